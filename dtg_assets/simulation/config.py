@@ -1,0 +1,258 @@
+"""Strict pydantic configuration of the funnel simulator.
+
+Every number of ``shared/SPEC.md`` is a default here: funnel rates and distribution bounds
+(:class:`FunnelParams`), the parameters of each anomaly (:class:`AnomalyParams`), the live
+intra-day batch schedule (:class:`BatchSpec`) and the scenario around them
+(:class:`ScenarioConfig`). All models forbid unknown keys and validate at construction, so a bad
+value fails before anything is generated or written, with a message naming the field, the value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_BATCH_VISITORS = 50_000_000
+# Batch ids carry the batch's start as HHMM; one batch a minute at most keeps them unique.
+MAX_BATCHES_PER_DAY = 1440
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class AnomalyType(StrEnum):
+    """The seven injectable anomalies of SPEC.md."""
+
+    NULL_BURST = "null_burst"
+    AGE_ERROR = "age_error"
+    TRAFFIC_SPIKE = "traffic_spike"
+    FRAUD_SPIKE = "fraud_spike"
+    LIMIT_SPIKE = "limit_spike"
+    STALE_DATA = "stale_data"
+    CONVERSION_DROP = "conversion_drop"
+
+
+ANOMALY_TYPES: tuple[str, ...] = tuple(a.value for a in AnomalyType)
+
+
+class StrictModel(BaseModel):
+    """Base model: unknown keys are errors and instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntRange(StrictModel):
+    """Inclusive integer range ``U{low..high}``."""
+
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.low > self.high:
+            raise ValueError(f"low={self.low} must be <= high={self.high}")
+        return self
+
+
+class FloatRange(StrictModel):
+    """Continuous uniform range ``U(low, high)``."""
+
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.low > self.high:
+            raise ValueError(f"low={self.low} must be <= high={self.high}")
+        return self
+
+
+class FunnelParams(StrictModel):
+    """Rates and distributions of the normal funnel (SPEC.md defaults)."""
+
+    visitor_offset_seconds: IntRange = IntRange(low=1, high=99)
+    session_mean_seconds: float = Field(30.0, gt=0)
+    session_sd_seconds: float = Field(10.0, ge=0)
+    session_min_seconds: float = Field(0.1, ge=0)
+    campaign_number: IntRange = IntRange(low=100, high=998)
+    apply_rate: Probability = 0.20
+    applicant_age: IntRange = IntRange(low=22, high=64)
+    annual_income: IntRange = IntRange(low=40_000, high=149_999)
+    application_lag_minutes: IntRange = IntRange(low=1, high=14)
+    minimum_age: int = Field(18, ge=0)
+    approve_rate: Probability = 0.60
+    reject_share: Probability = Field(
+        0.90, description="Share of non-approved applications that are rejected, not submitted."
+    )
+    limit_factor: FloatRange = FloatRange(low=0.8, high=1.2)
+    interest_rate: FloatRange = FloatRange(low=14.99, high=29.99)
+    account_lag_hours: IntRange = IntRange(low=2, high=23)
+    transact_rate: Probability = 0.10
+    transactions_per_account: IntRange = IntRange(low=1, high=4)
+    amount: FloatRange = FloatRange(low=5.0, high=500.0)
+    transaction_lag_days: IntRange = IntRange(low=1, high=4)
+    transaction_lag_minutes: IntRange = IntRange(low=0, high=1439)
+
+    @field_validator("transactions_per_account")
+    @classmethod
+    def _positive_count(cls, value: IntRange) -> IntRange:
+        if value.low < 1:
+            raise ValueError(f"low={value.low} must be >= 1 (a transacting account transacts)")
+        return value
+
+
+class NullBurstParams(StrictModel):
+    """``null_burst``: campaign ids go missing."""
+
+    null_rate: Probability = 0.25
+
+
+class AgeErrorParams(StrictModel):
+    """``age_error``: applicants get an under-age age."""
+
+    rate: Probability = 0.15
+    age: IntRange = IntRange(low=10, high=16)
+
+
+class TrafficSpikeParams(StrictModel):
+    """``traffic_spike``: more visitors, most of them bots with sub-second sessions."""
+
+    visitor_multiplier: float = Field(2.5, ge=1.0, le=100.0)
+    bot_rate: Probability = 0.8
+    bot_session_seconds: FloatRange = FloatRange(low=0.1, high=1.0)
+
+
+class FraudSpikeParams(StrictModel):
+    """``fraud_spike``: transactions close to the account's approved limit."""
+
+    rate: Probability = 0.05
+    limit_share: FloatRange = FloatRange(low=0.7, high=0.9)
+
+
+class LimitSpikeParams(StrictModel):
+    """``limit_spike``: requested limits far above the usual tenth of income."""
+
+    rate: Probability = 0.10
+    income_share: FloatRange = FloatRange(low=0.6, high=0.9)
+
+
+class StaleDataParams(StrictModel):
+    """``stale_data``: every event of the batch happened hours before it landed."""
+
+    delay_hours: float = Field(12.0, ge=0.0, le=24.0 * 30)
+
+
+class ConversionDropParams(StrictModel):
+    """``conversion_drop``: far fewer visitors apply."""
+
+    apply_rate: Probability = 0.05
+
+
+class AnomalyParams(StrictModel):
+    """Parameters of every anomaly type, defaults from SPEC.md."""
+
+    null_burst: NullBurstParams = NullBurstParams()
+    age_error: AgeErrorParams = AgeErrorParams()
+    traffic_spike: TrafficSpikeParams = TrafficSpikeParams()
+    fraud_spike: FraudSpikeParams = FraudSpikeParams()
+    limit_spike: LimitSpikeParams = LimitSpikeParams()
+    stale_data: StaleDataParams = StaleDataParams()
+    conversion_drop: ConversionDropParams = ConversionDropParams()
+
+
+class BatchSpec(StrictModel):
+    """One micro-batch of the live intra-day schedule."""
+
+    anomaly: AnomalyType | None = None
+    visitors: int = Field(ge=1, le=MAX_BATCH_VISITORS)
+
+    @field_validator("anomaly", mode="before")
+    @classmethod
+    def _known_anomaly(cls, value: object) -> object:
+        if value is None or isinstance(value, AnomalyType):
+            return value
+        if isinstance(value, str) and value.lower() in ("", "none", "normal", "null"):
+            return None
+        if value not in ANOMALY_TYPES:
+            raise ValueError(
+                f"unknown anomaly {value!r}; allowed: null (a normal batch) or one of "
+                f"{', '.join(ANOMALY_TYPES)}"
+            )
+        return value
+
+
+DEFAULT_LIVE_SCHEDULE: tuple[BatchSpec, ...] = (
+    BatchSpec(anomaly=None, visitors=4500),
+    BatchSpec(anomaly=AnomalyType.NULL_BURST, visitors=5000),
+    BatchSpec(anomaly=AnomalyType.AGE_ERROR, visitors=5500),
+    BatchSpec(anomaly=None, visitors=4800),
+    BatchSpec(anomaly=AnomalyType.TRAFFIC_SPIKE, visitors=2000),
+    BatchSpec(anomaly=AnomalyType.FRAUD_SPIKE, visitors=5200),
+    BatchSpec(anomaly=AnomalyType.LIMIT_SPIKE, visitors=5300),
+    BatchSpec(anomaly=AnomalyType.STALE_DATA, visitors=4800),
+)
+
+
+def default_start_date(today: dt.date | None = None) -> dt.date:
+    """The original's start date: 21 days before today (UTC).
+
+    Args:
+        today: Override of today's UTC date, for tests.
+
+    Returns:
+        The date 21 days before ``today``.
+    """
+    today = today or dt.datetime.now(dt.UTC).date()
+    return today - dt.timedelta(days=21)
+
+
+class ScenarioConfig(StrictModel):
+    """The whole simulated scenario: history, live days, schedule, funnel and anomalies."""
+
+    start_date: dt.date = Field(default_factory=default_start_date)
+    historical_days: int = Field(14, ge=0, le=3660)
+    live_days: int = Field(7, ge=0, le=3660)
+    historical_visitors: int = Field(5000, ge=1, le=MAX_BATCH_VISITORS)
+    seed: int = Field(42, ge=0, le=2**63 - 1)
+    scale: float = Field(1.0, gt=0.0, le=1000.0)
+    funnel: FunnelParams = FunnelParams()
+    anomalies: AnomalyParams = AnomalyParams()
+    live_schedule: tuple[BatchSpec, ...] = Field(
+        DEFAULT_LIVE_SCHEDULE, min_length=1, max_length=MAX_BATCHES_PER_DAY
+    )
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _parse_date(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(
+                    f"unparseable date {value!r}; expected an ISO date YYYY-MM-DD"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _scaled_volumes_in_range(self) -> Self:
+        volumes = [self.historical_visitors] + [b.visitors for b in self.live_schedule]
+        biggest = max(volumes) * self.scale
+        if biggest > MAX_BATCH_VISITORS:
+            raise ValueError(
+                f"scale={self.scale} makes a batch of {biggest:,.0f} visitors; "
+                f"at most {MAX_BATCH_VISITORS:,} are allowed per batch"
+            )
+        return self
+
+    @property
+    def live_start(self) -> dt.date:
+        """First live day: the day after the historical window."""
+        return self.start_date + dt.timedelta(days=self.historical_days)
+
+    @property
+    def end_date(self) -> dt.date:
+        """Day after the last scenario day (exclusive end)."""
+        return self.live_start + dt.timedelta(days=self.live_days)

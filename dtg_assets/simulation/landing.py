@@ -1,0 +1,313 @@
+"""The landing-zone writer: atomic, idempotent, day-at-a-time Parquet on any fsspec filesystem.
+
+Layout under a data root (a local path or an fsspec URI such as ``memory://dtg`` or
+``s3://bucket/prefix``)::
+
+    landing/<table>/date=YYYY-MM-DD/<batch_id>.parquet     one file per (table, batch, event date)
+    ground_truth/labels/<window>-<YYYYMMDD>.parquet         label rows of one day's batches
+    ground_truth/manifest/<window>-<YYYYMMDD>.parquet       one row per batch of that day
+
+Every file is first written under a hidden temporary name (leading ``.``, ending ``.tmp``),
+which Spark, DuckDB's ``*.parquet`` globs and pyarrow datasets all ignore, then renamed into
+place. Writing a day again replaces exactly that day's files (by batch-id prefix, in every date
+directory) and never touches another day's: re-running is safe.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime as dt
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.generate import US_PER_DAY, BatchOutput, iter_batch_chunks
+from dtg_assets.simulation.plan import BatchPlan, Window, batch_prefix, plan_day
+from dtg_assets.simulation.schemas import (
+    EVENT_TIME,
+    LABEL_SCHEMA,
+    MANIFEST_SCHEMA,
+    TABLE_SCHEMAS,
+    TABLES,
+)
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass
+class DayResult:
+    """What writing one day landed.
+
+    Attributes:
+        day: The UTC day.
+        window: Its window.
+        manifest: One row per batch (``MANIFEST_SCHEMA``).
+        paths: Landing files written, per table.
+        removed: Stale files of this day deleted (from an earlier write with another schedule).
+        labels_by_anomaly: Label rows per anomaly type.
+    """
+
+    day: dt.date
+    window: Window
+    manifest: pa.Table
+    paths: dict[str, list[str]] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    labels_by_anomaly: dict[str, int] = field(default_factory=dict)
+
+    def rows(self, table: str) -> int:
+        """Rows landed in one table by this day's batches (over all event dates)."""
+        return int(pc.sum(self.manifest.column(f"rows_{table}")).as_py() or 0)
+
+
+ProgressCallback = Callable[[BatchPlan, dict[str, int]], None]
+
+
+class LandingZone:
+    """A data root holding the landing zone and the ground truth.
+
+    Args:
+        root: Local path or fsspec URI.
+        storage_options: Extra options for the fsspec filesystem (credentials come from the
+            environment by default).
+    """
+
+    def __init__(self, root: str, storage_options: dict | None = None) -> None:
+        self.uri = str(root)
+        self.fs, path = fsspec.core.url_to_fs(self.uri, **(storage_options or {}))
+        self.root = path.rstrip("/")
+
+    def path(self, *parts: str) -> str:
+        """Filesystem path of a location under the root."""
+        return "/".join([self.root, *parts])
+
+    def uri_of(self, path: str) -> str:
+        """User-facing location of a filesystem path: a plain path locally, else a URI."""
+        if self.fs.protocol in ("file", "local") or "file" in self.fs.protocol:
+            return path
+        return self.fs.unstrip_protocol(path)
+
+    def table_dir(self, table: str) -> str:
+        """Directory of one landing table."""
+        return self.path("landing", table)
+
+    def day_files(self, table: str, window: Window | str, day: dt.date) -> list[str]:
+        """Landing files (committed, not temporary) written by one window's day, any date.
+
+        Args:
+            table: Landing table.
+            window: Historical or live.
+            day: The batches' day.
+
+        Returns:
+            Sorted paths.
+        """
+        prefix = batch_prefix(window, day)
+        return sorted(self.fs.glob(f"{self.table_dir(table)}/date=*/{prefix}*.parquet"))
+
+    def labels_path(self, window: Window | str, day: dt.date) -> str:
+        """Ground-truth labels file of one window's day."""
+        return self.path("ground_truth", "labels", f"{Window(window).value}-{day:%Y%m%d}.parquet")
+
+    def manifest_path(self, window: Window | str, day: dt.date) -> str:
+        """Batch manifest file of one window's day."""
+        return self.path("ground_truth", "manifest", f"{Window(window).value}-{day:%Y%m%d}.parquet")
+
+    def write_day(
+        self,
+        config: ScenarioConfig,
+        day: dt.date,
+        window: Window | str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DayResult:
+        """Generate and land every batch of one day, replacing any earlier write of it.
+
+        Args:
+            config: The scenario.
+            day: The UTC day.
+            window: Its window; inferred from the scenario when None.
+            progress: Called after each batch with its plan and rows per table.
+
+        Returns:
+            What was landed.
+
+        Raises:
+            ValueError: If the day does not belong to the window.
+        """
+        plans = plan_day(config, day, window)
+        window = plans[0].window
+        writer = _DayWriter(self)
+        manifest_rows, labels = [], []
+        try:
+            for plan in plans:
+                counts = dict.fromkeys(TABLES, 0)
+                labelled = dict.fromkeys(TABLES, 0)
+                for part in iter_batch_chunks(config, plan):
+                    writer.add(part)
+                    for t in TABLES:
+                        counts[t] += part.tables[t].num_rows
+                    if part.labels.num_rows:
+                        labels.append(part.labels)
+                        for t, n in collections.Counter(
+                            part.labels.column("table").to_pylist()
+                        ).items():
+                            labelled[t] += n
+                writer.close_batch()
+                manifest_rows.append(_manifest_row(config, plan, counts, labelled))
+                if progress is not None:
+                    progress(plan, counts)
+            label_table = pa.concat_tables(labels) if labels else LABEL_SCHEMA.empty_table()
+            manifest = pa.Table.from_pylist(manifest_rows, schema=MANIFEST_SCHEMA)
+            writer.stage(self.labels_path(window, day), label_table)
+            writer.stage(self.manifest_path(window, day), manifest)
+            removed = writer.commit(self._stale_files(window, day, writer.own_paths))
+        except BaseException:
+            writer.abort()
+            raise
+        by_anomaly = collections.Counter(label_table.column("anomaly").to_pylist())
+        return DayResult(
+            day=day,
+            window=window,
+            manifest=manifest,
+            paths=writer.landing_paths,
+            removed=removed,
+            labels_by_anomaly=dict(sorted(by_anomaly.items())),
+        )
+
+    def _stale_files(self, window: Window, day: dt.date, keep: set[str]) -> list[str]:
+        prefix = batch_prefix(window, day)
+        stale = []
+        for table in TABLES:
+            base = self.table_dir(table)
+            for pattern in (f"{base}/date=*/{prefix}*.parquet", f"{base}/date=*/.{prefix}*.tmp"):
+                stale.extend(p for p in self.fs.glob(pattern) if p not in keep)
+        return sorted(stale)
+
+    def write_days(
+        self,
+        config: ScenarioConfig,
+        days: Iterable[tuple[dt.date, Window | str]],
+        progress: ProgressCallback | None = None,
+    ) -> list[DayResult]:
+        """Write several days in order.
+
+        Args:
+            config: The scenario.
+            days: ``(day, window)`` pairs.
+            progress: Per-batch callback.
+
+        Returns:
+            One result per day.
+        """
+        return [self.write_day(config, d, w, progress) for d, w in days]
+
+
+def _manifest_row(
+    config: ScenarioConfig, plan: BatchPlan, counts: dict[str, int], labelled: dict[str, int]
+) -> dict:
+    row = {
+        "batch_id": plan.batch_id,
+        "window": plan.window.value,
+        "day": plan.day,
+        "batch_index": plan.index,
+        "batch_start": plan.start,
+        "anomaly": plan.anomaly.value if plan.anomaly else None,
+        "planned_visitors": plan.visitors,
+        "seed": config.seed,
+    }
+    row.update({f"rows_{t}": counts[t] for t in TABLES})
+    row.update({f"labelled_{t}": labelled[t] for t in TABLES})
+    return row
+
+
+class _DayWriter:
+    """Stages a day's files under temporary names, then renames them all into place."""
+
+    def __init__(self, zone: LandingZone) -> None:
+        self.zone = zone
+        self.fs = zone.fs
+        self.token = secrets.token_hex(4)
+        self.open: dict[tuple[str, str], tuple[pq.ParquetWriter, object, str, str]] = {}
+        self.staged: list[tuple[str, str]] = []  # (temporary, final)
+        self.landing_paths: dict[str, list[str]] = {t: [] for t in TABLES}
+        self.made_dirs: set[str] = set()
+
+    @property
+    def own_paths(self) -> set[str]:
+        """Every path this write stages or commits: never stale."""
+        return {p for pair in self.staged for p in pair}
+
+    def _tmp(self, final: str) -> str:
+        directory, name = final.rsplit("/", 1)
+        if directory not in self.made_dirs:
+            self.fs.makedirs(directory, exist_ok=True)
+            self.made_dirs.add(directory)
+        return f"{directory}/.{name}.{self.token}.tmp"
+
+    def add(self, part: BatchOutput) -> None:
+        """Append one chunk's rows to the open (table, date) files of its batch."""
+        for table in TABLES:
+            data = part.tables[table]
+            if data.num_rows == 0:
+                continue
+            ts = data.column(EVENT_TIME[table]).cast(pa.int64()).to_numpy()
+            day_index = ts // US_PER_DAY
+            days = np.unique(day_index)
+            for d in days:
+                date = (_EPOCH + dt.timedelta(days=int(d))).isoformat()
+                key = (table, date)
+                if key not in self.open:
+                    final = f"{self.zone.table_dir(table)}/date={date}/{part.plan.batch_id}.parquet"
+                    tmp = self._tmp(final)
+                    handle = self.fs.open(tmp, "wb")
+                    self.open[key] = (
+                        pq.ParquetWriter(handle, TABLE_SCHEMAS[table]),
+                        handle,
+                        tmp,
+                        final,
+                    )
+                rows = data if days.size == 1 else data.filter(day_index == d)
+                self.open[key][0].write_table(rows)
+
+    def close_batch(self) -> None:
+        """Finish the current batch's files (one per table and date)."""
+        for (table, _), (writer, handle, tmp, final) in sorted(self.open.items()):
+            writer.close()
+            handle.close()
+            self.staged.append((tmp, final))
+            self.landing_paths[table].append(self.zone.uri_of(final))
+        self.open.clear()
+
+    def stage(self, final: str, table: pa.Table) -> None:
+        """Write a whole table to a temporary file, to be committed with the day."""
+        tmp = self._tmp(final)
+        with self.fs.open(tmp, "wb") as handle:
+            pq.write_table(table, handle)
+        self.staged.append((tmp, final))
+
+    def commit(self, stale: list[str]) -> list[str]:
+        """Rename every staged file into place, then delete this day's stale files."""
+        for tmp, final in self.staged:
+            self.fs.mv(tmp, final)
+        for path in stale:
+            self.fs.rm(path)
+        return stale
+
+    def abort(self) -> None:
+        """Close and delete everything staged; committed files are left as they were."""
+        for writer, handle, tmp, _ in self.open.values():
+            for closer in (writer.close, handle.close):
+                with contextlib.suppress(Exception):
+                    closer()
+            self.staged.append((tmp, ""))
+        self.open.clear()
+        for tmp, _ in self.staged:
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)

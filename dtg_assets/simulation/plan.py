@@ -1,0 +1,171 @@
+"""Turn a scenario configuration into concrete micro-batches.
+
+A day is either historical (one normal batch at 00:00) or live (the configured intra-day
+schedule, batches spaced evenly over 24 hours from 00:00). Each batch gets a sortable, unique id
+such as ``live-20261120-1500`` and its planned visitor count with ``scale`` applied. Everything
+here is pure date arithmetic, shared by the engine, the writer, the Dagster assets and the checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dtg_assets.simulation.config import AnomalyType, ScenarioConfig
+
+DAY = dt.timedelta(days=1)
+
+
+class Window(StrEnum):
+    """The two windows of a scenario."""
+
+    HISTORICAL = "historical"
+    LIVE = "live"
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """One micro-batch, fully resolved.
+
+    Attributes:
+        batch_id: Sortable unique id, ``<window>-<YYYYMMDD>-<HHMM>``.
+        window: Historical or live.
+        day: The UTC day the batch belongs to.
+        index: Position of the batch in its day (0-based).
+        start: Batch start, UTC.
+        anomaly: Injected anomaly, or None for a normal batch.
+        visitors: Planned visitors after ``scale`` (before any traffic-spike multiplier).
+    """
+
+    batch_id: str
+    window: Window
+    day: dt.date
+    index: int
+    start: dt.datetime
+    anomaly: AnomalyType | None
+    visitors: int
+
+    @property
+    def ingested_at(self) -> dt.datetime:
+        """When the micro-batch landed: batch start + 100 s."""
+        return self.start + dt.timedelta(seconds=100)
+
+
+def scaled(visitors: int, scale: float) -> int:
+    """Apply a volume scale, rounding half up and never below one visitor.
+
+    Args:
+        visitors: Configured visitor count.
+        scale: Volume multiplier.
+
+    Returns:
+        The scaled count.
+    """
+    return max(1, int(visitors * scale + 0.5))
+
+
+def window_of(config: ScenarioConfig, day: dt.date) -> Window:
+    """Which window a day belongs to.
+
+    Args:
+        config: The scenario.
+        day: A UTC day.
+
+    Returns:
+        The day's window.
+
+    Raises:
+        ValueError: If the day is outside the scenario.
+    """
+    if config.start_date <= day < config.live_start:
+        return Window.HISTORICAL
+    if config.live_start <= day < config.end_date:
+        return Window.LIVE
+    raise ValueError(
+        f"day {day.isoformat()} is outside the scenario "
+        f"[{config.start_date.isoformat()}, {config.end_date.isoformat()})"
+    )
+
+
+def scenario_days(config: ScenarioConfig) -> list[tuple[dt.date, Window]]:
+    """Every day of the scenario with its window, in order.
+
+    Args:
+        config: The scenario.
+
+    Returns:
+        ``(day, window)`` pairs, historical days first.
+    """
+    n_days = config.historical_days + config.live_days
+    days = [config.start_date + i * DAY for i in range(n_days)]
+    return [(d, window_of(config, d)) for d in days]
+
+
+def plan_day(
+    config: ScenarioConfig, day: dt.date, window: Window | str | None = None
+) -> list[BatchPlan]:
+    """The batches of one day.
+
+    Live days follow ``config.live_schedule`` (any day on or after the live start, so an
+    open-ended live window keeps working past ``live_days``); historical days have one normal
+    batch of ``historical_visitors`` at 00:00.
+
+    Args:
+        config: The scenario.
+        day: A UTC day.
+        window: The window the day is built for; inferred from the day when None.
+
+    Returns:
+        The day's batches in start order.
+
+    Raises:
+        ValueError: If the day does not belong to the requested window.
+    """
+    if window is None:
+        window = window_of(config, day)
+    window = Window(window)
+    if window is Window.HISTORICAL and not (config.start_date <= day < config.live_start):
+        raise ValueError(
+            f"day {day.isoformat()} is not historical: the historical window is "
+            f"[{config.start_date.isoformat()}, {config.live_start.isoformat()})"
+        )
+    if window is Window.LIVE and day < config.live_start:
+        raise ValueError(
+            f"day {day.isoformat()} is not live: live days start on {config.live_start.isoformat()}"
+        )
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    if window is Window.HISTORICAL:
+        specs = [(None, config.historical_visitors)]
+    else:
+        specs = [(b.anomaly, b.visitors) for b in config.live_schedule]
+    # Integer microseconds keep spacing exact for any batch count (24h / 7 is not whole seconds).
+    step_us = 86_400_000_000 // len(specs)
+    plans = []
+    for index, (anomaly, visitors) in enumerate(specs):
+        start = midnight + dt.timedelta(microseconds=index * step_us)
+        plans.append(
+            BatchPlan(
+                batch_id=f"{window.value}-{start:%Y%m%d-%H%M}",
+                window=window,
+                day=day,
+                index=index,
+                start=start,
+                anomaly=anomaly,
+                visitors=scaled(visitors, config.scale),
+            )
+        )
+    return plans
+
+
+def batch_prefix(window: Window | str, day: dt.date) -> str:
+    """The batch-id prefix shared by every batch of one window's day.
+
+    Args:
+        window: Historical or live.
+        day: A UTC day.
+
+    Returns:
+        ``<window>-<YYYYMMDD>-``.
+    """
+    return f"{Window(window).value}-{day:%Y%m%d}-"
