@@ -120,6 +120,32 @@ class LandingZone:
         """Batch manifest file of one window's day."""
         return self.path("ground_truth", "manifest", f"{Window(window).value}-{day:%Y%m%d}.parquet")
 
+    def read_day(self, table: str, window: Window | str, day: dt.date) -> pa.Table:
+        """Read back what one window's day landed in a table, over every event date.
+
+        Args:
+            table: Landing table.
+            window: Historical or live.
+            day: The batches' day.
+
+        Returns:
+            The rows (landing schema, without the ``date`` partition column).
+
+        Raises:
+            ValueError: If a file of that day is not readable Parquet of the table's schema.
+        """
+        return read_parquet_files(self, self.day_files(table, window, day), TABLE_SCHEMAS[table])
+
+    def read_labels(self, window: Window | str, day: dt.date) -> pa.Table:
+        """Ground-truth labels of one window's day (empty if the day was never written)."""
+        path = self.labels_path(window, day)
+        return read_parquet_files(self, [path] if self.fs.exists(path) else [], LABEL_SCHEMA)
+
+    def read_manifest(self, window: Window | str, day: dt.date) -> pa.Table:
+        """Batch manifest of one window's day (empty if the day was never written)."""
+        path = self.manifest_path(window, day)
+        return read_parquet_files(self, [path] if self.fs.exists(path) else [], MANIFEST_SCHEMA)
+
     def write_day(
         self,
         config: ScenarioConfig,
@@ -311,3 +337,27 @@ class _DayWriter:
         for tmp, _ in self.staged:
             if self.fs.exists(tmp):
                 self.fs.rm(tmp)
+
+
+def read_parquet_files(zone: LandingZone, paths: list[str], schema: pa.Schema) -> pa.Table:
+    """Read and concatenate Parquet files, naming the file that cannot be read.
+
+    Args:
+        zone: The data root the paths belong to.
+        paths: Filesystem paths.
+        schema: Schema of the result (also of an empty result).
+
+    Returns:
+        All rows.
+
+    Raises:
+        ValueError: If a file is not readable Parquet of the expected schema.
+    """
+    tables = []
+    for path in paths:
+        try:
+            with zone.fs.open(path, "rb") as handle:
+                tables.append(pq.read_table(handle, schema=schema))
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise ValueError(f"cannot read {zone.uri_of(path)} as {schema.names}: {exc}") from exc
+    return pa.concat_tables(tables) if tables else schema.empty_table()
