@@ -220,9 +220,7 @@ class ScenarioConfig(StrictModel):
     scale: float = Field(1.0, gt=0.0, le=1000.0)
     funnel: FunnelParams = FunnelParams()
     anomalies: AnomalyParams = AnomalyParams()
-    live_schedule: tuple[BatchSpec, ...] = Field(
-        DEFAULT_LIVE_SCHEDULE, min_length=1, max_length=MAX_BATCHES_PER_DAY
-    )
+    live_schedule: tuple[BatchSpec, ...] = DEFAULT_LIVE_SCHEDULE
 
     @field_validator("start_date", mode="before")
     @classmethod
@@ -234,6 +232,20 @@ class ScenarioConfig(StrictModel):
                 raise ValueError(
                     f"unparseable date {value!r}; expected an ISO date YYYY-MM-DD"
                 ) from None
+        return value
+
+    @field_validator("live_schedule")
+    @classmethod
+    def _schedule_length(cls, value: tuple[BatchSpec, ...]) -> tuple[BatchSpec, ...]:
+        # Checked after the items (not with min_length) so that one bad batch is reported as
+        # itself, not also as an "empty" schedule once pydantic has dropped it.
+        if not value:
+            raise ValueError("empty schedule; at least 1 batch is required")
+        if len(value) > MAX_BATCHES_PER_DAY:
+            raise ValueError(
+                f"{len(value)} batches a day; at most {MAX_BATCHES_PER_DAY} are allowed "
+                "(batch ids carry the start minute)"
+            )
         return value
 
     @model_validator(mode="after")
