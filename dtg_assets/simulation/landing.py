@@ -40,6 +40,7 @@ from dtg_assets.simulation.schemas import (
 )
 
 _EPOCH = dt.date(1970, 1, 1)
+PREVIEW_ROWS = 5
 
 
 @dataclass
@@ -53,6 +54,7 @@ class DayResult:
         paths: Landing files written, per table.
         removed: Stale files of this day deleted (from an earlier write with another schedule).
         labels_by_anomaly: Label rows per anomaly type.
+        preview: First rows landed per table (for UI previews).
     """
 
     day: dt.date
@@ -61,6 +63,7 @@ class DayResult:
     paths: dict[str, list[str]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     labels_by_anomaly: dict[str, int] = field(default_factory=dict)
+    preview: dict[str, pa.Table] = field(default_factory=dict)
 
     def rows(self, table: str) -> int:
         """Rows landed in one table by this day's batches (over all event dates)."""
@@ -171,12 +174,16 @@ class LandingZone:
         window = plans[0].window
         writer = _DayWriter(self)
         manifest_rows, labels = [], []
+        preview: dict[str, pa.Table] = {}
         try:
             for plan in plans:
                 counts = dict.fromkeys(TABLES, 0)
                 labelled = dict.fromkeys(TABLES, 0)
                 for part in iter_batch_chunks(config, plan):
                     writer.add(part)
+                    for t in TABLES:
+                        if t not in preview and part.tables[t].num_rows:
+                            preview[t] = part.tables[t].slice(0, PREVIEW_ROWS)
                     for t in TABLES:
                         counts[t] += part.tables[t].num_rows
                     if part.labels.num_rows:
@@ -205,6 +212,7 @@ class LandingZone:
             paths=writer.landing_paths,
             removed=removed,
             labels_by_anomaly=dict(sorted(by_anomaly.items())),
+            preview=preview,
         )
 
     def _stale_files(self, window: Window, day: dt.date, keep: set[str]) -> list[str]:

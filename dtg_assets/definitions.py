@@ -1,0 +1,23 @@
+"""The code location: assets, checks, jobs, the schedule and resources wired together.
+
+Loaded by ``workspace.yaml`` and by ``dagster ... -m dtg_assets.definitions``. Resource defaults
+live in the resource classes (see :mod:`dtg_assets.resources`), so a launchpad override of one
+field keeps the others.
+"""
+
+import dagster as dg
+
+from dtg_assets.assets import historical_landing, live_landing
+from dtg_assets.jobs import historical_job, live_job
+from dtg_assets.resources import AnomalyScheduleResource, SimulationResource
+from dtg_assets.schedules import live_daily_schedule
+
+defs = dg.Definitions(
+    assets=[historical_landing, live_landing],
+    jobs=[historical_job, live_job],
+    schedules=[live_daily_schedule],
+    resources={
+        "simulation": SimulationResource(),
+        "anomaly_schedule": AnomalyScheduleResource(),
+    },
+)

@@ -1,0 +1,71 @@
+"""Daily UTC partitions of the historical and live windows.
+
+``historical`` covers the 14 days from ``DTG_START_DATE``; ``live`` starts the day after and is
+open-ended up to the last complete UTC day, so the daily schedule keeps adding partitions.
+``DTG_START_DATE`` (ISO date) defaults to 21 days before today, which gives exactly the seven
+live days of the default scenario; pin it for reproducible runs. Partitions are fixed when the
+code location loads, so the simulation resource takes its start date from here too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import dagster as dg
+
+from dtg_assets.simulation.config import default_start_date
+
+START_DATE_ENV = "DTG_START_DATE"
+HISTORICAL_DAYS = 14
+
+
+def scenario_start_date() -> dt.date:
+    """The scenario's first (historical) day, from ``DTG_START_DATE`` or 21 days ago.
+
+    Returns:
+        The start date.
+
+    Raises:
+        ValueError: If ``DTG_START_DATE`` is set but not an ISO date.
+    """
+    raw = os.environ.get(START_DATE_ENV, "").strip()
+    if not raw:
+        return default_start_date()
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(
+            f"{START_DATE_ENV}={raw!r} is not a date; expected an ISO date YYYY-MM-DD"
+        ) from None
+
+
+def live_start_date(start: dt.date | None = None) -> dt.date:
+    """First live day: the day after the historical window."""
+    return (start or scenario_start_date()) + dt.timedelta(days=HISTORICAL_DAYS)
+
+
+def build_partitions(
+    start: dt.date | None = None,
+) -> tuple[dg.DailyPartitionsDefinition, dg.DailyPartitionsDefinition]:
+    """Build the historical and live partitions for a start date.
+
+    Args:
+        start: Scenario start; ``DTG_START_DATE`` or 21 days ago when None.
+
+    Returns:
+        ``(historical, live)`` daily partitions definitions in UTC.
+    """
+    start = start or scenario_start_date()
+    live = live_start_date(start)
+    historical = dg.DailyPartitionsDefinition(
+        start_date=start.isoformat(), end_date=live.isoformat(), timezone="UTC"
+    )
+    # end_offset=0: a live day becomes a partition once it is complete.
+    live_parts = dg.DailyPartitionsDefinition(
+        start_date=live.isoformat(), end_offset=0, timezone="UTC"
+    )
+    return historical, live_parts
+
+
+historical_partitions, live_partitions = build_partitions()
