@@ -38,6 +38,7 @@ from dtg_assets.simulation.schemas import (
     TABLE_SCHEMAS,
     TABLES,
 )
+from dtg_assets.simulation.storage import ParquetSink, Storage
 
 _EPOCH = dt.date(1970, 1, 1)
 PREVIEW_ROWS = 5
@@ -86,6 +87,7 @@ class LandingZone:
         self.uri = str(root)
         self.fs, path = fsspec.core.url_to_fs(self.uri, **(storage_options or {}))
         self.root = path.rstrip("/")
+        self.storage = Storage(self.fs)
 
     def path(self, *parts: str) -> str:
         """Filesystem path of a location under the root."""
@@ -113,7 +115,7 @@ class LandingZone:
             Sorted paths.
         """
         prefix = batch_prefix(window, day)
-        return sorted(self.fs.glob(f"{self.table_dir(table)}/date=*/{prefix}*.parquet"))
+        return self.storage.find_in_subdirs(self.table_dir(table), "date=", prefix, ".parquet")
 
     def labels_path(self, window: Window | str, day: dt.date) -> str:
         """Ground-truth labels file of one window's day."""
@@ -173,9 +175,12 @@ class LandingZone:
         plans = plan_day(config, day, window)
         window = plans[0].window
         writer = _DayWriter(self)
-        manifest_rows, labels = [], []
+        manifest_rows = []
+        by_anomaly: collections.Counter[str] = collections.Counter()
         preview: dict[str, pa.Table] = {}
         try:
+            # Labels stream to their file chunk by chunk, so memory does not grow with the day.
+            labels = writer.stream(self.labels_path(window, day), LABEL_SCHEMA)
             for plan in plans:
                 counts = dict.fromkeys(TABLES, 0)
                 labelled = dict.fromkeys(TABLES, 0)
@@ -187,24 +192,21 @@ class LandingZone:
                     for t in TABLES:
                         counts[t] += part.tables[t].num_rows
                     if part.labels.num_rows:
-                        labels.append(part.labels)
-                        for t, n in collections.Counter(
-                            part.labels.column("table").to_pylist()
-                        ).items():
+                        labels.write(part.labels)
+                        for t, n in _value_counts(part.labels.column("table")).items():
                             labelled[t] += n
+                        by_anomaly.update(_value_counts(part.labels.column("anomaly")))
                 writer.close_batch()
                 manifest_rows.append(_manifest_row(config, plan, counts, labelled))
                 if progress is not None:
                     progress(plan, counts)
-            label_table = pa.concat_tables(labels) if labels else LABEL_SCHEMA.empty_table()
+            writer.close_streams()
             manifest = pa.Table.from_pylist(manifest_rows, schema=MANIFEST_SCHEMA)
-            writer.stage(self.labels_path(window, day), label_table)
             writer.stage(self.manifest_path(window, day), manifest)
             removed = writer.commit(self._stale_files(window, day, writer.own_paths))
         except BaseException:
             writer.abort()
             raise
-        by_anomaly = collections.Counter(label_table.column("anomaly").to_pylist())
         return DayResult(
             day=day,
             window=window,
@@ -220,8 +222,9 @@ class LandingZone:
         stale = []
         for table in TABLES:
             base = self.table_dir(table)
-            for pattern in (f"{base}/date=*/{prefix}*.parquet", f"{base}/date=*/.{prefix}*.tmp"):
-                stale.extend(p for p in self.fs.glob(pattern) if p not in keep)
+            for name_prefix, suffix in ((prefix, ".parquet"), (f".{prefix}", ".tmp")):
+                found = self.storage.find_in_subdirs(base, "date=", name_prefix, suffix)
+                stale.extend(p for p in found if p not in keep)
         return sorted(stale)
 
     def write_days(
@@ -241,6 +244,17 @@ class LandingZone:
             One result per day.
         """
         return [self.write_day(config, d, w, progress) for d, w in days]
+
+
+def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
+    counts = pc.value_counts(column)
+    return dict(
+        zip(
+            counts.field("values").to_pylist(),
+            counts.field("counts").to_pylist(),
+            strict=True,
+        )
+    )
 
 
 def _manifest_row(
@@ -266,9 +280,10 @@ class _DayWriter:
 
     def __init__(self, zone: LandingZone) -> None:
         self.zone = zone
-        self.fs = zone.fs
+        self.storage = zone.storage
         self.token = secrets.token_hex(4)
-        self.open: dict[tuple[str, str], tuple[pq.ParquetWriter, object, str, str]] = {}
+        self.open: dict[tuple[str, str], tuple[ParquetSink, str, str]] = {}
+        self.streams: list[tuple[ParquetSink, str, str]] = []
         self.staged: list[tuple[str, str]] = []  # (temporary, final)
         self.landing_paths: dict[str, list[str]] = {t: [] for t in TABLES}
         self.made_dirs: set[str] = set()
@@ -281,7 +296,7 @@ class _DayWriter:
     def _tmp(self, final: str) -> str:
         directory, name = final.rsplit("/", 1)
         if directory not in self.made_dirs:
-            self.fs.makedirs(directory, exist_ok=True)
+            self.storage.makedirs(directory)
             self.made_dirs.add(directory)
         return f"{directory}/.{name}.{self.token}.tmp"
 
@@ -300,21 +315,15 @@ class _DayWriter:
                 if key not in self.open:
                     final = f"{self.zone.table_dir(table)}/date={date}/{part.plan.batch_id}.parquet"
                     tmp = self._tmp(final)
-                    handle = self.fs.open(tmp, "wb")
-                    self.open[key] = (
-                        pq.ParquetWriter(handle, TABLE_SCHEMAS[table]),
-                        handle,
-                        tmp,
-                        final,
-                    )
+                    sink = self.storage.open_parquet(tmp, TABLE_SCHEMAS[table])
+                    self.open[key] = (sink, tmp, final)
                 rows = data if days.size == 1 else data.filter(day_index == d)
-                self.open[key][0].write_table(rows)
+                self.open[key][0].write(rows)
 
     def close_batch(self) -> None:
         """Finish the current batch's files (one per table and date)."""
-        for (table, _), (writer, handle, tmp, final) in sorted(self.open.items()):
-            writer.close()
-            handle.close()
+        for (table, _), (sink, tmp, final) in sorted(self.open.items()):
+            sink.close()
             self.staged.append((tmp, final))
             self.landing_paths[table].append(self.zone.uri_of(final))
         self.open.clear()
@@ -322,29 +331,42 @@ class _DayWriter:
     def stage(self, final: str, table: pa.Table) -> None:
         """Write a whole table to a temporary file, to be committed with the day."""
         tmp = self._tmp(final)
-        with self.fs.open(tmp, "wb") as handle:
-            pq.write_table(table, handle)
         self.staged.append((tmp, final))
+        self.storage.write_parquet(tmp, table)
+
+    def stream(self, final: str, schema: pa.Schema) -> ParquetSink:
+        """Open a temporary file to append to over the day, committed with the day."""
+        tmp = self._tmp(final)
+        sink = self.storage.open_parquet(tmp, schema)
+        self.streams.append((sink, tmp, final))
+        return sink
+
+    def close_streams(self) -> None:
+        """Finish the files opened with :meth:`stream`."""
+        for sink, tmp, final in self.streams:
+            sink.close()
+            self.staged.append((tmp, final))
+        self.streams.clear()
 
     def commit(self, stale: list[str]) -> list[str]:
         """Rename every staged file into place, then delete this day's stale files."""
         for tmp, final in self.staged:
-            self.fs.mv(tmp, final)
+            self.storage.rename(tmp, final)
         for path in stale:
-            self.fs.rm(path)
+            self.storage.remove(path)
         return stale
 
     def abort(self) -> None:
         """Close and delete everything staged; committed files are left as they were."""
-        for writer, handle, tmp, _ in self.open.values():
-            for closer in (writer.close, handle.close):
-                with contextlib.suppress(Exception):
-                    closer()
+        for sink, tmp, _ in [*self.open.values(), *self.streams]:
+            with contextlib.suppress(Exception):
+                sink.close()
             self.staged.append((tmp, ""))
         self.open.clear()
+        self.streams.clear()
         for tmp, _ in self.staged:
-            if self.fs.exists(tmp):
-                self.fs.rm(tmp)
+            if self.storage.exists(tmp):
+                self.storage.remove(tmp)
 
 
 def read_parquet_files(zone: LandingZone, paths: list[str], schema: pa.Schema) -> pa.Table:

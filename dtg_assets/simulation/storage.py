@@ -1,0 +1,162 @@
+"""The few filesystem operations the landing writer needs, fast on local disk, fsspec elsewhere.
+
+A data root can be any fsspec URL, but a local root is by far the common case, and fsspec's
+pure-Python file objects, ``glob`` and ``info`` calls cost more than generating the data for
+the hundreds of small files a scenario lands. :class:`Storage` therefore goes straight to ``os``
+and to pyarrow's native file streams when the filesystem is local, and through fsspec otherwise;
+the semantics (atomic rename, listing by name prefix) are the same on both paths.
+"""
+
+from __future__ import annotations
+
+import os
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+# Parquet writer options, chosen by measurement (benchmarks/bench_engine.py): dictionary
+# encoding only pays off for the low-cardinality string columns; trying it on UUIDs and
+# random floats costs time and saves nothing. Snappy keeps files small for little CPU.
+PARQUET_OPTIONS: dict = {"compression": "snappy"}
+DICTIONARY_COLUMNS = frozenset(
+    {
+        "event_type",
+        "device_type",
+        "geo",
+        "employment_status",
+        "application_status",
+        "account_status",
+        "merchant_cat_code",
+        "location",
+        "state",
+        "batch_id",
+        "table",
+        "anomaly",
+        "effect",
+        "window",
+    }
+)
+
+
+def parquet_options(schema: pa.Schema) -> dict:
+    """Writer options for a schema: :data:`PARQUET_OPTIONS` plus its dictionary columns.
+
+    Args:
+        schema: The schema to write.
+
+    Returns:
+        Keyword arguments for :class:`pyarrow.parquet.ParquetWriter`.
+    """
+    dictionary = [name for name in schema.names if name in DICTIONARY_COLUMNS]
+    return {**PARQUET_OPTIONS, "use_dictionary": dictionary}
+
+
+class ParquetSink:
+    """An open Parquet file being written (streamed, row group by row group)."""
+
+    def __init__(self, storage: Storage, path: str, schema: pa.Schema) -> None:
+        if storage.local:
+            self._handle = pa.OSFile(path, "wb")
+        else:
+            self._handle = storage.fs.open(path, "wb")
+        try:
+            self._writer = pq.ParquetWriter(self._handle, schema, **parquet_options(schema))
+        except BaseException:
+            self._handle.close()
+            raise
+
+    def write(self, table: pa.Table) -> None:
+        """Append rows (one or more row groups)."""
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        """Write the footer and close the file."""
+        try:
+            self._writer.close()
+        finally:
+            self._handle.close()
+
+
+class Storage:
+    """File operations on one fsspec filesystem, with a direct path for local disk.
+
+    Args:
+        fs: The filesystem the data root lives on.
+    """
+
+    def __init__(self, fs: fsspec.AbstractFileSystem) -> None:
+        self.fs = fs
+        self.local = isinstance(fs, LocalFileSystem)
+
+    def makedirs(self, path: str) -> None:
+        """Create a directory and its parents if missing."""
+        if self.local:
+            os.makedirs(path, exist_ok=True)
+        else:
+            self.fs.makedirs(path, exist_ok=True)
+
+    def open_parquet(self, path: str, schema: pa.Schema) -> ParquetSink:
+        """Open a new Parquet file for writing (its directory must exist)."""
+        return ParquetSink(self, path, schema)
+
+    def write_parquet(self, path: str, table: pa.Table) -> None:
+        """Write a whole table to a new Parquet file."""
+        sink = self.open_parquet(path, table.schema)
+        try:
+            sink.write(table)
+        finally:
+            sink.close()
+
+    def rename(self, source: str, target: str) -> None:
+        """Move a file into place, replacing any file already there (atomic on local disk)."""
+        if self.local:
+            os.replace(source, target)
+        else:
+            self.fs.mv(source, target)
+
+    def remove(self, path: str) -> None:
+        """Delete a file."""
+        if self.local:
+            os.remove(path)
+        else:
+            self.fs.rm(path)
+
+    def exists(self, path: str) -> bool:
+        """Whether a file or directory exists."""
+        return os.path.exists(path) if self.local else self.fs.exists(path)
+
+    def find_in_subdirs(
+        self, base: str, subdir_prefix: str, name_prefix: str, suffix: str
+    ) -> list[str]:
+        """Files ``<base>/<subdir_prefix>*/<name_prefix>*<suffix>``, sorted.
+
+        Args:
+            base: Directory whose subdirectories are searched (missing: no files).
+            subdir_prefix: Prefix of the subdirectories, e.g. ``date=``.
+            name_prefix: Prefix of the file names.
+            suffix: End of the file names.
+
+        Returns:
+            Matching file paths.
+        """
+        if not self.local:
+            pattern = f"{base}/{subdir_prefix}*/{name_prefix}*{suffix}"
+            return sorted(self.fs.glob(pattern))
+        found = []
+        try:
+            subdirs = [e.path for e in os.scandir(base) if e.name.startswith(subdir_prefix)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        for subdir in subdirs:
+            try:
+                entries = list(os.scandir(subdir))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            found.extend(
+                f"{subdir}/{e.name}"
+                for e in entries
+                if e.name.startswith(name_prefix) and e.name.endswith(suffix) and e.is_file()
+            )
+        return sorted(found)
