@@ -1,0 +1,28 @@
+"""Dagster-free data-trust gatekeeper: baseline, detectors and scoring against ground truth.
+
+The gatekeeper learns what normal landing data looks like from the historical window
+(:func:`learn_baseline`), checks each live micro-batch with named rules in four families —
+technical, business, freshness, statistical — (:func:`detect_day`), and is scored against the
+simulator's ground-truth labels and manifest (:func:`evaluate`). Detectors read the landing
+zone only; the ground truth is read by the evaluation alone.
+"""
+
+from dtg_assets.gatekeeper.baseline import Baseline, BaselineConfig, learn_baseline
+from dtg_assets.gatekeeper.findings import (
+    FINDINGS_SCHEMA,
+    detect_batches,
+    detect_day,
+    detect_days,
+)
+from dtg_assets.gatekeeper.rules import Rules
+
+__all__ = [
+    "FINDINGS_SCHEMA",
+    "Baseline",
+    "BaselineConfig",
+    "Rules",
+    "detect_batches",
+    "detect_day",
+    "detect_days",
+    "learn_baseline",
+]

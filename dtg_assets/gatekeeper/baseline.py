@@ -1,0 +1,324 @@
+"""The gatekeeper's baseline: robust statistics learned from historical landing data only.
+
+:func:`learn_baseline` reads the historical window of the landing zone (never live data, never
+the ground truth) and summarises what normal looks like: per-column null counts, value domains
+and string shapes, duplicate keys, ingestion lags, visitors per batch, session durations and the
+share of sub-second sessions, application/approval/transaction rates (pooled counts and the
+spread of per-batch rates), and the distributions of applicant age, ``req_credit_limit /
+annual_income``, ``amount`` and ``amount / approved_limit``. Distributions are kept as median,
+MAD, extremes and a quantile grid. The result is a strict pydantic model that round-trips
+through JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from dtg_assets.gatekeeper.frames import Frames, prepare, read_days, split
+from dtg_assets.gatekeeper.profile import ID_COLUMNS, LINEAGE_COLUMNS, kind, shapes
+from dtg_assets.gatekeeper.stats import MAD_TO_SD, robust_summary
+from dtg_assets.simulation.landing import LandingZone
+from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
+
+# Dense in the tails, where thresholds and exceedance rates are read off.
+DEFAULT_PROBS = (
+    0.0,
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    0.9,
+    0.95,
+    0.975,
+    0.99,
+    0.995,
+    0.999,
+    1.0,
+)
+
+
+class Model(BaseModel):
+    """Strict, immutable base of the baseline's models."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaselineConfig(Model):
+    """What the baseline measures (definitions, not thresholds)."""
+
+    quantile_probs: tuple[float, ...] = DEFAULT_PROBS
+    short_session_seconds: float = Field(1.0, gt=0)
+    max_domain_values: int = Field(
+        500, ge=1, description="Columns with more distinct values get a shape check instead."
+    )
+    closed_domain_support: int = Field(
+        30, ge=1, description="Rows per distinct value above which a domain counts as complete."
+    )
+
+
+class Distribution(Model):
+    """Robust summary of a numeric distribution."""
+
+    count: int = 0
+    min: float | None = None
+    max: float | None = None
+    median: float | None = None
+    mad: float | None = None
+    probs: list[float] = []
+    values: list[float] = []
+
+    @classmethod
+    def of(cls, values: np.ndarray | pd.Series, probs: tuple[float, ...]) -> Distribution:
+        """Summarise observations (NaNs ignored)."""
+        return cls(**robust_summary(np.asarray(values, dtype=np.float64), probs))
+
+    def quantile(self, p: float) -> float:
+        """Interpolated quantile (NaN for an empty distribution)."""
+        return float(np.interp(p, self.probs, self.values)) if self.count else float("nan")
+
+    @property
+    def robust_sd(self) -> float:
+        """``1.4826 * MAD``: the standard deviation a normal with this MAD would have."""
+        return MAD_TO_SD * (self.mad or 0.0)
+
+    def fraction_above(self, x: float) -> float:
+        """Share of the history above ``x`` (exactly 0 beyond the maximum)."""
+        if not self.count or x >= self.max:
+            return 0.0
+        if x < self.min:
+            return 1.0
+        return float(1.0 - np.interp(x, self.values, self.probs))
+
+    def fraction_below(self, x: float) -> float:
+        """Share of the history below ``x`` (exactly 0 under the minimum)."""
+        if not self.count or x <= self.min:
+            return 0.0
+        if x > self.max:
+            return 1.0
+        return float(np.interp(x, self.values, self.probs))
+
+    def upper_fence(self, quantile: float, k: float, spread_floor: float) -> float:
+        """A value beyond which a record is an outlier: a high quantile plus ``k`` spreads.
+
+        The spread is the robust standard deviation, floored at ``spread_floor * |median|`` so
+        an almost constant history (MAD near 0) still gets a margin.
+        """
+        spread = max(self.robust_sd, spread_floor * abs(self.median or 0.0))
+        return self.quantile(quantile) + k * spread
+
+
+class Rate(Model):
+    """A rate: pooled historical counts and the spread of its per-batch values."""
+
+    successes: int = 0
+    trials: int = 0
+    per_batch: Distribution = Distribution()
+
+    @property
+    def rate(self) -> float:
+        """Pooled rate (0 without history)."""
+        return self.successes / self.trials if self.trials else 0.0
+
+
+class ColumnProfile(Model):
+    """One landing column in history."""
+
+    kind: str
+    rows: int
+    nulls: int
+    distinct: int
+    singletons: int
+    domain: dict[str, int] | None = None
+    shapes: dict[str, int] | None = None
+    shape_singletons: int = 0
+
+
+class TableProfile(Model):
+    """One landing table in history."""
+
+    rows: int
+    columns: dict[str, ColumnProfile]
+    duplicate_keys: int
+    ingestion_lag_seconds: Distribution
+
+
+class Baseline(Model):
+    """Everything the detectors compare live batches against."""
+
+    format_version: int = 1
+    config: BaselineConfig = BaselineConfig()
+    days: list[dt.date]
+    batches: list[str]
+    tables: dict[str, TableProfile]
+    visitors_per_batch: Distribution
+    session_seconds: Distribution
+    short_sessions: Rate
+    conversion: Rate
+    approval: Rate
+    transaction: Rate
+    unapproved_accounts: Rate
+    applicant_age: Distribution
+    limit_share_of_income: Distribution
+    amount: Distribution
+    amount_to_limit: Distribution
+
+    def to_json(self) -> str:
+        """Serialise to indented JSON."""
+        return self.model_dump_json(indent=1)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Baseline:
+        """Parse JSON written by :meth:`to_json` (unknown keys are errors)."""
+        return cls.model_validate_json(text)
+
+
+def column_profile(
+    values: pd.Series, column: str, dtype: pa.DataType, config: BaselineConfig
+) -> ColumnProfile:
+    """Profile one column: type kind, nulls, and a value or shape domain for strings.
+
+    Args:
+        values: The column's history.
+        column: Its name.
+        dtype: Its Arrow type.
+        config: Baseline definitions (domain size limit).
+
+    Returns:
+        The profile.
+    """
+    k = kind(dtype)
+    present = values.dropna()
+    counts = present.value_counts()
+    domain = shape_counts = None
+    shape_singletons = 0
+    if k == "string" and column not in ID_COLUMNS | LINEAGE_COLUMNS:
+        if len(counts) <= config.max_domain_values:
+            domain = {str(v): int(c) for v, c in counts.items()}
+        else:
+            sc = shapes(present).value_counts()
+            shape_counts = {str(v): int(c) for v, c in sc.items()}
+            shape_singletons = int((sc == 1).sum())
+    return ColumnProfile(
+        kind=k,
+        rows=len(values),
+        nulls=int(values.isna().sum()),
+        distinct=len(counts),
+        singletons=int((counts == 1).sum()),
+        domain=domain,
+        shapes=shape_counts,
+        shape_singletons=shape_singletons,
+    )
+
+
+def table_profile(
+    frame: pd.DataFrame, table: str, schema: pa.Schema, config: BaselineConfig
+) -> TableProfile:
+    """Profile one landing table (its schema columns; derived columns are skipped).
+
+    Args:
+        frame: The prepared history of the table.
+        table: Its name.
+        schema: The Arrow schema it was read with.
+        config: Baseline definitions.
+
+    Returns:
+        The profile.
+    """
+    return TableProfile(
+        rows=len(frame),
+        columns={f.name: column_profile(frame[f.name], f.name, f.type, config) for f in schema},
+        duplicate_keys=int(frame[PRIMARY_KEY[table]].duplicated().sum()),
+        ingestion_lag_seconds=Distribution.of(frame["_lag_s"], config.quantile_probs),
+    )
+
+
+def _rate(per_batch: list[tuple[int, int]], probs: tuple[float, ...]) -> Rate:
+    s = sum(k for k, _ in per_batch)
+    n = sum(n for _, n in per_batch)
+    rates = [k / n for k, n in per_batch if n]
+    return Rate(successes=s, trials=n, per_batch=Distribution.of(np.array(rates), probs))
+
+
+def learn_from_frames(
+    frames: Frames, schemas: Mapping[str, pa.Schema], config: BaselineConfig, days: list[dt.date]
+) -> Baseline:
+    """Learn a baseline from prepared historical frames.
+
+    Args:
+        frames: Output of :func:`dtg_assets.gatekeeper.frames.prepare`.
+        schemas: Arrow schema of each table as read.
+        config: What to measure.
+        days: The historical days the frames cover (recorded in the baseline).
+
+    Returns:
+        The baseline.
+    """
+    q = config.quantile_probs
+    batches = split(frames)
+    vis, apps, txn = frames["visitor_events"], frames["applications"], frames["transactions"]
+    cut = config.short_session_seconds
+    counts = {name: [] for name in ("short", "conv", "appr", "txn", "unappr")}
+    for b in batches.values():
+        bv, ba, bc = b["visitor_events"], b["applications"], b["accounts"]
+        counts["short"].append((int((bv["session_duration"] < cut).sum()), len(bv)))
+        counts["conv"].append((len(ba), len(bv)))
+        counts["appr"].append((int((ba["application_status"] == "approved").sum()), len(ba)))
+        counts["txn"].append((int(bc["_transacts"].sum()), len(bc)))
+        counts["unappr"].append((int((bc["_app_status"] != "approved").sum()), len(bc)))
+    return Baseline(
+        config=config,
+        days=sorted(days),
+        batches=list(batches),
+        tables={t: table_profile(frames[t], t, schemas[t], config) for t in TABLES},
+        visitors_per_batch=Distribution.of(
+            np.array([len(b["visitor_events"]) for b in batches.values()]), q
+        ),
+        session_seconds=Distribution.of(vis["session_duration"], q),
+        short_sessions=_rate(counts["short"], q),
+        conversion=_rate(counts["conv"], q),
+        approval=_rate(counts["appr"], q),
+        transaction=_rate(counts["txn"], q),
+        unapproved_accounts=_rate(counts["unappr"], q),
+        applicant_age=Distribution.of(apps["applicant_age"], q),
+        limit_share_of_income=Distribution.of(apps["_limit_share"], q),
+        amount=Distribution.of(txn["amount"], q),
+        amount_to_limit=Distribution.of(txn["_amount_to_limit"], q),
+    )
+
+
+def learn_baseline(
+    zone: LandingZone, days: Iterable[dt.date], config: BaselineConfig | None = None
+) -> Baseline:
+    """Learn the baseline from the historical landing data of some days.
+
+    Only ``landing/`` files of the *historical* window are read (by batch-id prefix), so live
+    data and the ground truth cannot leak in.
+
+    Args:
+        zone: The data root.
+        days: Historical days to learn from.
+        config: What to measure; defaults to :class:`BaselineConfig`.
+
+    Returns:
+        The baseline.
+
+    Raises:
+        ValueError: If the days hold no historical visitor events.
+    """
+    days = sorted(set(days))
+    tables, schemas = read_days(zone, "historical", days)
+    if tables["visitor_events"].num_rows == 0:
+        listed = ", ".join(d.isoformat() for d in days) or "none"
+        raise ValueError(f"no historical visitor events landed for days: {listed}")
+    return learn_from_frames(prepare(tables), schemas, config or BaselineConfig(), days)

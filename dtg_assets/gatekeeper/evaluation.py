@@ -1,0 +1,267 @@
+"""Score the gatekeeper's findings against the simulator's ground truth.
+
+This is the only gatekeeper module that reads the ground truth (labels and manifest). A batch
+counts as *caught* when any detector flags it; a *false alarm* is a flag on a batch the manifest
+says is normal. Per anomaly type the evaluation reports batch-level recall, the detections
+by the detectors meant for that type (``DEFAULT_TARGETS``), the false alarms those detectors
+raised on normal batches, and the detection delay: from the batch's start to the earliest
+``evidence_at`` of its flags (when enough records had happened and landed to decide). For the
+record-level anomalies it reports precision and recall of the flagged record ids against the
+labelled records that exist in the landing zone (``removed`` labels never landed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dtg_assets.simulation.landing import LandingZone
+from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA
+
+# Anomaly type -> detector-name patterns built to catch it (for attribution, not for recall).
+DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
+    "null_burst": ("completeness:*",),
+    "age_error": ("min_age", "status_domain", "domain:applications.application_status"),
+    "traffic_spike": ("short_sessions", "volume"),
+    "fraud_spike": ("amount_to_limit",),
+    "limit_spike": ("limit_share_of_income",),
+    "stale_data": ("ingestion_lag:*",),
+    "conversion_drop": ("conversion_rate",),
+}
+
+
+@dataclass(frozen=True)
+class RecordTarget:
+    """A record-level anomaly: which labels are the truth and which detectors predict it."""
+
+    anomaly: str
+    table: str
+    column: str
+    detectors: tuple[str, ...]
+
+
+RECORD_TARGETS: dict[str, RecordTarget] = {
+    "under_age_applications": RecordTarget(
+        "age_error", "applications", "applicant_age", ("min_age",)
+    ),
+    "limit_spikes": RecordTarget(
+        "limit_spike", "applications", "req_credit_limit", ("limit_share_of_income",)
+    ),
+    "fraud_transactions": RecordTarget(
+        "fraud_spike", "transactions", "amount", ("amount_to_limit",)
+    ),
+    "null_campaigns": RecordTarget(
+        "null_burst", "visitor_events", "campaign_id", ("completeness:visitor_events.campaign_id",)
+    ),
+    "bot_sessions": RecordTarget(
+        "traffic_spike", "visitor_events", "session_duration", ("short_sessions",)
+    ),
+}
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def load_ground_truth(
+    zone: LandingZone, days: Iterable[tuple[dt.date, str]]
+) -> tuple[pa.Table, pa.Table]:
+    """Read the labels and manifests of some ``(day, window)`` pairs.
+
+    Args:
+        zone: The data root.
+        days: ``(day, window)`` pairs.
+
+    Returns:
+        ``(labels, manifest)``, concatenated.
+    """
+    days = list(days)
+    labels = [zone.read_labels(w, d) for d, w in days]
+    manifests = [zone.read_manifest(w, d) for d, w in days]
+    return (
+        pa.concat_tables(labels) if labels else LABEL_SCHEMA.empty_table(),
+        pa.concat_tables(manifests) if manifests else MANIFEST_SCHEMA.empty_table(),
+    )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The scores.
+
+    Attributes:
+        batches: One row per manifest batch: anomaly (``none`` if normal), whether and by which
+            detectors it was flagged, and its detection delay in minutes.
+        by_anomaly: One row per anomaly type in the manifest, then one per window's normal
+            batches (their ``flagged`` count is the false alarms).
+        records: One row per record-level anomaly type: truth, flagged, precision, recall.
+    """
+
+    batches: pd.DataFrame
+    by_anomaly: pd.DataFrame
+    records: pd.DataFrame
+
+    @property
+    def false_alarms(self) -> int:
+        """Normal batches flagged by any detector."""
+        normal = self.batches[self.batches["anomaly"] == "none"]
+        return int(normal["flagged"].sum())
+
+    @property
+    def missed(self) -> list[str]:
+        """Anomalous batches no detector flagged."""
+        b = self.batches
+        return b.loc[(b["anomaly"] != "none") & ~b["flagged"], "batch_id"].tolist()
+
+    def to_tables(self) -> dict[str, pa.Table]:
+        """The three frames as Arrow tables (for Parquet)."""
+        return {
+            "batches": pa.Table.from_pandas(self.batches, preserve_index=False),
+            "by_anomaly": pa.Table.from_pandas(self.by_anomaly, preserve_index=False),
+            "records": pa.Table.from_pandas(self.records, preserve_index=False),
+        }
+
+    def to_markdown(self) -> str:
+        """Render the batch-level and record-level tables as markdown."""
+        anomalous = self.batches["anomaly"] != "none"
+        caught = int(self.batches.loc[anomalous, "flagged"].sum())
+        lines = [
+            f"**Batches:** {caught}/{int(anomalous.sum())} anomalous batches caught, "
+            f"{self.false_alarms} false alarms on {int((~anomalous).sum())} normal batches.",
+            "",
+            markdown_table(self.by_anomaly),
+            "",
+            markdown_table(self.records),
+        ]
+        return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "—"
+    if isinstance(value, float | np.floating):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """Render a frame as a GitHub markdown table (floats to 3 decimals, NaN as a dash).
+
+    Args:
+        frame: Any frame.
+
+    Returns:
+        The table.
+    """
+    cols = list(frame.columns)
+    rows = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for rec in frame.itertuples(index=False):
+        rows.append("| " + " | ".join(_fmt(v) for v in rec) + " |")
+    return "\n".join(rows)
+
+
+def _batches(findings: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
+    flags = findings[findings["verdict"] == "flag"]
+    by_batch = flags.groupby("batch_id")
+    detectors = by_batch["detector"].agg(lambda s: sorted(set(s)))
+    first = by_batch["evidence_at"].min()
+    out = manifest[["batch_id", "window", "day", "batch_start", "anomaly"]].copy()
+    out["anomaly"] = out["anomaly"].fillna("none")
+    out["detectors"] = [detectors.get(b, []) for b in out["batch_id"]]
+    out["flagged"] = out["detectors"].map(bool)
+    evidence = pd.to_datetime(out["batch_id"].map(first), utc=True)
+    out["delay_minutes"] = (evidence - out["batch_start"]).dt.total_seconds() / 60.0
+    return out.sort_values("batch_id").reset_index(drop=True)
+
+
+def _by_anomaly(batches: pd.DataFrame, targets: Mapping[str, tuple[str, ...]]) -> pd.DataFrame:
+    normal = batches[batches["anomaly"] == "none"]
+    rows = []
+    for anomaly in sorted(set(batches["anomaly"]) - {"none"}):
+        own = batches[batches["anomaly"] == anomaly]
+        patterns = targets.get(anomaly, ())
+        by_target = own["detectors"].map(lambda ds, p=patterns: any(_matches(d, p) for d in ds))
+        false_pos = normal["detectors"].map(lambda ds, p=patterns: any(_matches(d, p) for d in ds))
+        delays = own.loc[own["flagged"], "delay_minutes"].dropna()
+        rows.append(
+            {
+                "anomaly": anomaly,
+                "batches": len(own),
+                "flagged": int(own["flagged"].sum()),
+                "recall": own["flagged"].mean(),
+                "by_its_detectors": int(by_target.sum()),
+                "false_positives": int(false_pos.sum()),
+                "delay_median_min": delays.median() if len(delays) else np.nan,
+                "delay_max_min": delays.max() if len(delays) else np.nan,
+            }
+        )
+    for window in sorted(set(normal["window"])):
+        own = normal[normal["window"] == window]
+        flagged = int(own["flagged"].sum())
+        rows.append({"anomaly": f"none ({window})", "batches": len(own), "flagged": flagged})
+    out = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["anomaly"])
+    for col in ("batches", "flagged", "by_its_detectors", "false_positives"):
+        if col in out:
+            out[col] = out[col].astype("Int64")
+    return out
+
+
+def _records(
+    findings: pd.DataFrame, labels: pd.DataFrame, targets: Mapping[str, RecordTarget]
+) -> pd.DataFrame:
+    flags = findings[findings["verdict"] == "flag"]
+    present = labels[labels["effect"] != "removed"]
+    rows = []
+    for name, t in targets.items():
+        mine = present[(present["anomaly"] == t.anomaly) & (present["table"] == t.table)]
+        hit = mine["affected_columns"].map(lambda cols, c=t.column: c in list(cols))
+        truth = set(mine.loc[hit, "record_id"])
+        chosen = flags[flags["detector"].map(lambda d, p=t.detectors: _matches(d, p))]
+        predicted = set().union(*map(set, chosen["flagged_ids"])) if len(chosen) else set()
+        tp = len(truth & predicted)
+        rows.append(
+            {
+                "record_type": name,
+                "anomaly": t.anomaly,
+                "table": t.table,
+                "labelled": len(truth),
+                "flagged": len(predicted),
+                "true_positives": tp,
+                "precision": tp / len(predicted) if predicted else np.nan,
+                "recall": tp / len(truth) if truth else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def evaluate(
+    findings: pa.Table,
+    labels: pa.Table,
+    manifest: pa.Table,
+    targets: Mapping[str, tuple[str, ...]] | None = None,
+    record_targets: Mapping[str, RecordTarget] | None = None,
+) -> Evaluation:
+    """Join findings with the ground truth and score them.
+
+    Args:
+        findings: ``FINDINGS_SCHEMA`` rows (any days).
+        labels: ``LABEL_SCHEMA`` rows of the same days.
+        manifest: ``MANIFEST_SCHEMA`` rows of the same days: the batches that are scored.
+        targets: Anomaly type -> patterns of the detectors meant for it.
+        record_targets: Record-level anomaly types to score.
+
+    Returns:
+        The evaluation.
+    """
+    f, m = findings.to_pandas(), manifest.to_pandas()
+    batches = _batches(f, m)
+    return Evaluation(
+        batches=batches,
+        by_anomaly=_by_anomaly(batches, DEFAULT_TARGETS if targets is None else targets),
+        records=_records(f, labels.to_pandas(), record_targets or RECORD_TARGETS),
+    )

@@ -1,0 +1,151 @@
+"""Run the detectors over batches and collect their verdicts as an Arrow table.
+
+:func:`detect_batches` works on in-memory landing tables (any number of batches, grouped by
+their ``batch_id`` column); :func:`detect_day` reads one day of a window from the landing zone
+first (every event date, by batch-id prefix, so a batch's late transactions are included).
+The result has one row per (batch, detector), in ``FINDINGS_SCHEMA``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+import pyarrow as pa
+
+from dtg_assets.gatekeeper.baseline import Baseline
+from dtg_assets.gatekeeper.detectors import build_detectors
+from dtg_assets.gatekeeper.frames import prepare, read_days, split
+from dtg_assets.gatekeeper.rules import Rules
+from dtg_assets.simulation.landing import LandingZone
+from dtg_assets.simulation.schemas import TABLE_SCHEMAS, TABLES
+
+TS = pa.timestamp("us", tz="UTC")
+
+FINDINGS_SCHEMA = pa.schema(
+    [
+        pa.field("day", pa.date32()),
+        pa.field("window", pa.string()),
+        pa.field("batch_id", pa.string(), nullable=False),
+        pa.field("family", pa.string(), nullable=False),
+        pa.field("detector", pa.string(), nullable=False),
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("metric_name", pa.string(), nullable=False),
+        pa.field("metric", pa.float64()),
+        pa.field("expected", pa.float64()),
+        # Flag when ``metric <comparison> threshold``; lower/upper are the whole passing band.
+        pa.field("threshold", pa.float64()),
+        pa.field("comparison", pa.string(), nullable=False),
+        pa.field("lower", pa.float64()),
+        pa.field("upper", pa.float64()),
+        pa.field("record_threshold", pa.float64()),
+        pa.field("n", pa.int64(), nullable=False),
+        pa.field("count", pa.int64()),
+        pa.field("verdict", pa.string(), nullable=False),
+        pa.field("flagged_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("evidence_at", TS),
+        pa.field("detail", pa.string(), nullable=False),
+    ]
+)
+
+
+def detect_batches(
+    tables: Mapping[str, pa.Table | pd.DataFrame | None],
+    baseline: Baseline,
+    rules: Rules | None = None,
+    day: dt.date | None = None,
+    window: str | None = None,
+) -> pa.Table:
+    """Run every enabled detector on every batch present in some landing tables.
+
+    Args:
+        tables: Landing table name -> rows; a missing table counts as empty. DataFrames are
+            converted with their inferred Arrow schema, which the schema check then sees.
+        baseline: What normal looks like.
+        rules: Detector configuration; defaults to :class:`Rules`.
+        day: Partition day recorded in the findings.
+        window: Window recorded in the findings.
+
+    Returns:
+        One row per (batch, detector), ``FINDINGS_SCHEMA``.
+    """
+    arrow = {}
+    for t in TABLES:
+        value = tables.get(t)
+        if value is None:
+            value = TABLE_SCHEMAS[t].empty_table()
+        elif isinstance(value, pd.DataFrame):
+            value = pa.Table.from_pandas(value, preserve_index=False)
+        arrow[t] = value
+    schemas = {t: arrow[t].schema for t in TABLES}
+    detectors = build_detectors(baseline, rules)
+    rows = []
+    day_frames = prepare(arrow)
+    for detector in detectors:
+        if detector.annotate is not None:
+            detector.annotate(day_frames)
+    for batch_id, frames in split(day_frames).items():
+        for detector in detectors:
+            finding = detector.check(batch_id, frames, schemas)
+            row = {f.name: getattr(finding, f.name) for f in dataclasses.fields(finding)}
+            rows.append({"day": day, "window": window, **row})
+    return pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA)
+
+
+def detect_day(
+    zone: LandingZone,
+    day: dt.date,
+    baseline: Baseline,
+    rules: Rules | None = None,
+    window: str = "live",
+) -> pa.Table:
+    """Read one day of a window from the landing zone and run the detectors on its batches.
+
+    Args:
+        zone: The data root (only ``landing/`` is read).
+        day: The batches' day (the partition).
+        baseline: What normal looks like.
+        rules: Detector configuration.
+        window: ``live`` (default) or ``historical``.
+
+    Returns:
+        One row per (batch, detector) of that day; empty if nothing landed.
+    """
+    tables, _ = read_days(zone, window, [day])
+    return detect_batches(tables, baseline, rules, day=day, window=window)
+
+
+def detect_days(
+    zone: LandingZone,
+    days: Iterable[tuple[dt.date, str]],
+    baseline: Baseline,
+    rules: Rules | None = None,
+) -> pa.Table:
+    """:func:`detect_day` over several ``(day, window)`` pairs, concatenated.
+
+    Args:
+        zone: The data root.
+        days: ``(day, window)`` pairs.
+        baseline: What normal looks like.
+        rules: Detector configuration.
+
+    Returns:
+        All findings.
+    """
+    parts = [detect_day(zone, d, baseline, rules, str(w)) for d, w in days]
+    return pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
+
+
+def flagged(findings: pa.Table) -> pd.DataFrame:
+    """The flagging rows of a findings table, as a frame (for reports and checks).
+
+    Args:
+        findings: ``FINDINGS_SCHEMA`` rows.
+
+    Returns:
+        Rows with ``verdict == 'flag'``.
+    """
+    frame = findings.to_pandas()
+    return frame[frame["verdict"] == "flag"].reset_index(drop=True)
