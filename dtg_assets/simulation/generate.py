@@ -116,7 +116,7 @@ def generate_batch(
 
 
 def _take(pool: pa.Array, idx: np.ndarray) -> pa.Array:
-    return pool.take(pa.array(idx, pa.int32()))
+    return pool.take(idx)
 
 
 def _ts(values_us: np.ndarray) -> pa.Array:
@@ -454,26 +454,28 @@ class _Chunk:
 
         ``ids`` and every mask are aligned over the records that exist in either version.
         """
-        names = np.array(list(modified), dtype=object)
-        matrix = np.column_stack([np.broadcast_to(m, exists.shape) for m in modified.values()])
-        matrix = matrix & exists[:, None]  # removed records changed no column: they are gone
-        both = exists & twin_exists
+        if self.anomaly is None:
+            return  # a normal batch is its own twin
+        # Removed records changed no column: they are gone.
+        masks = [np.broadcast_to(m, exists.shape) & exists for m in modified.values()]
         effect = np.full(exists.shape, -1, np.int8)
-        effect[both & matrix.any(axis=1)] = 0
+        effect[exists & twin_exists & np.logical_or.reduce(masks)] = 0
         effect[exists & ~twin_exists] = 1
         effect[~exists & twin_exists] = 2
         rows = np.flatnonzero(effect >= 0)
         if rows.size == 0:
             return
-        sub = matrix[rows]
-        offsets = np.concatenate([[0], np.cumsum(sub.sum(axis=1))]).astype(np.int32)
-        values = pa.array(names[np.nonzero(sub)[1]].tolist(), pa.string())
+        # Only the labelled rows' column matrix is built: it is small next to the batch.
+        sub = np.stack([m[rows] for m in masks], axis=1)
+        offsets = np.zeros(rows.size + 1, np.int32)
+        np.cumsum(sub.sum(axis=1), out=offsets[1:])
+        values = pa.array(list(modified), pa.string()).take(np.nonzero(sub)[1])
         count = rows.size
         self.labels.append(
             pa.Table.from_pydict(
                 {
                     "table": constant_strings(table, count),
-                    "record_id": ids.take(pa.array(rows)),
+                    "record_id": ids.take(rows),
                     "batch_id": constant_strings(self.plan.batch_id, count),
                     "anomaly": constant_strings(self.anomaly.value, count),
                     "effect": _take(EFFECTS, effect[rows]),

@@ -15,8 +15,34 @@ import pyarrow as pa
 TABLE_CODES = {"visitor_events": 1, "applications": 2, "accounts": 3, "transactions": 4}
 WINDOW_CODES = {"historical": 1, "live": 2}
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_UUID_GROUPS = ((0, 8), (9, 13), (14, 18), (19, 23), (24, 36))
+
+def _hex_table() -> np.ndarray:
+    # Every 16-bit little-endian word -> its 4 hex characters, packed in a little-endian uint32:
+    # one lookup formats two bytes.
+    hexd = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    word = np.arange(1 << 16)
+    low, high = word & 0xFF, word >> 8
+    chars = np.stack([hexd[low >> 4], hexd[low & 15], hexd[high >> 4], hexd[high & 15]], axis=1)
+    return np.ascontiguousarray(chars, dtype=np.uint8).view("<u4").reshape(-1)
+
+
+_HEX4 = _hex_table()
+# The 32 hex digits as 8 groups of 4 (fields a-e: 8, 4, 4, 4, 12 digits), and the 36-character
+# UUID with a dash after each field but the last.
+_HEX_FIELDS = np.dtype([("a", "V8"), ("b", "V4"), ("c", "V4"), ("d", "V4"), ("e", "V12")])
+_UUID_LAYOUT = np.dtype(
+    [
+        ("a", "V8"),
+        ("dash1", "u1"),
+        ("b", "V4"),
+        ("dash2", "u1"),
+        ("c", "V4"),
+        ("dash3", "u1"),
+        ("d", "V4"),
+        ("dash4", "u1"),
+        ("e", "V12"),
+    ]
+)
 
 
 def stream(
@@ -49,19 +75,19 @@ def uuid4_strings(raw: np.ndarray) -> pa.StringArray:
     Returns:
         ``n`` lower-case UUID strings with dashes.
     """
-    b = np.array(raw, dtype=np.uint8, copy=True).reshape(-1, 16)
-    b[:, 6] = (b[:, 6] & 0x0F) | 0x40
-    b[:, 8] = (b[:, 8] & 0x3F) | 0x80
-    n = b.shape[0]
-    hexed = np.empty((n, 32), dtype=np.uint8)
-    hexed[:, 0::2] = _HEX[b >> 4]
-    hexed[:, 1::2] = _HEX[b & 0x0F]
-    out = np.full((n, 36), ord("-"), dtype=np.uint8)
-    pos = 0
-    for lo, hi in _UUID_GROUPS:
-        out[:, lo:hi] = hexed[:, pos : pos + hi - lo]
-        pos += hi - lo
-    return fixed_width_strings(out)
+    words = np.array(raw, dtype=np.uint8, copy=True).reshape(-1, 16).view("<u2")
+    # Version 4 in the high nibble of byte 6, variant 10 in the top bits of byte 8 (the low
+    # bytes of words 3 and 4).
+    words[:, 3] = (words[:, 3] & 0xFF0F) | 0x0040
+    words[:, 4] = (words[:, 4] & 0xFF3F) | 0x0080
+    n = words.shape[0]
+    digits = np.take(_HEX4, words).view(_HEX_FIELDS).reshape(n)
+    out = np.empty(n, _UUID_LAYOUT)
+    for name in ("a", "b", "c", "d", "e"):
+        out[name] = digits[name]
+    for name in ("dash1", "dash2", "dash3", "dash4"):
+        out[name] = ord("-")
+    return fixed_width_strings(out.view(np.uint8).reshape(n, 36))
 
 
 def fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
@@ -89,5 +115,4 @@ def constant_strings(value: str, n: int) -> pa.StringArray:
     Returns:
         ``n`` copies of ``value``.
     """
-    encoded = np.frombuffer(value.encode(), dtype=np.uint8)
-    return fixed_width_strings(np.broadcast_to(encoded, (n, encoded.size)))
+    return pa.repeat(pa.scalar(value, pa.string()), n)
