@@ -12,6 +12,7 @@ its table with a message naming it, instead of crashing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -123,8 +124,15 @@ def verify_day(
             continue
         check = _CHECKS[spec.name]
         passed, description, metadata = check(spec, data.frames, config, plans)
-        outcomes.append(CheckOutcome(spec, passed, description, metadata))
+        outcomes.append(CheckOutcome(spec, bool(passed), description, _plain(metadata)))
     return outcomes
+
+
+def _plain(value: Any) -> Any:
+    """Metadata as plain JSON-able Python values (numpy scalars become int/float)."""
+    return json.loads(
+        json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    )
 
 
 def _counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -226,8 +234,8 @@ def _accounts_equal_approved(spec, frames, config, plans):
 
 def _all_batches_present(spec, frames, config, plans):
     scheduled = [p.batch_id for p in plans]
-    in_manifest = set(frames["batch_manifest"]["batch_id"])
-    landed = set(frames["visitor_events"]["batch_id"]) if "visitor_events" in frames else set()
+    in_manifest = set(frames["batch_manifest"]["batch_id"].unique())
+    landed = set(frames["visitor_events"]["batch_id"].unique())
     missing = [b for b in scheduled if b not in in_manifest or b not in landed]
     extra = sorted(in_manifest - set(scheduled))
     meta = {"scheduled_batches": len(scheduled), "missing": missing, "unscheduled": extra}
