@@ -225,6 +225,11 @@ class LandingZone:
             for name_prefix, suffix in ((prefix, ".parquet"), (f".{prefix}", ".tmp")):
                 found = self.storage.find_in_subdirs(base, "date=", name_prefix, suffix)
                 stale.extend(p for p in found if p not in keep)
+        # Ground-truth temporaries left by a killed write of this day (the files themselves
+        # are overwritten by the rename, but their temporaries would otherwise stay forever).
+        gt_tmp = f".{Window(window).value}-{day:%Y%m%d}.parquet."
+        found = self.storage.find_in_subdirs(self.path("ground_truth"), "", gt_tmp, ".tmp")
+        stale.extend(p for p in found if p not in keep)
         return sorted(stale)
 
     def write_days(

@@ -1,0 +1,368 @@
+"""Tests of the landing-zone writer: layout, partitioning, determinism, idempotence, atomicity.
+
+Days of a small scenario are written to temporary roots (and to ``memory://``) and read back
+with the engine's own reader, pyarrow datasets and DuckDB, as a detector would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import duckdb
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.generate import generate_batch
+from dtg_assets.simulation.landing import LandingZone
+from dtg_assets.simulation.plan import Window, batch_prefix, plan_day, scenario_days
+from dtg_assets.simulation.schemas import (
+    EVENT_TIME,
+    LABEL_SCHEMA,
+    MANIFEST_SCHEMA,
+    PRIMARY_KEY,
+    TABLE_SCHEMAS,
+    TABLES,
+)
+from dtg_assets.simulation.storage import Storage
+
+LIVE_DAY = dt.date(2026, 1, 7)  # the third scenario day, the first live one (small_config)
+
+
+def tree(root: Path) -> dict[str, tuple[int, int, str]]:
+    """Every file under a root (hidden ones too): relative path -> (inode, mtime_ns, sha256)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[str(path.relative_to(root))] = (st.st_ino, st.st_mtime_ns, digest)
+    return out
+
+
+def contents(snapshot: dict[str, tuple[int, int, str]]) -> dict[str, str]:
+    return {path: digest for path, (_, _, digest) in snapshot.items()}
+
+
+def of_day(snapshot: dict, window: str, day: dt.date) -> dict:
+    """The entries of a snapshot written by one window's day (landing and ground truth)."""
+    prefix, stem = batch_prefix(window, day), f"{window}-{day:%Y%m%d}."
+    return {
+        p: v for p, v in snapshot.items() if Path(p).name.startswith((prefix, stem, f".{stem}"))
+    }
+
+
+def temporaries(root: Path) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and p.name.endswith(".tmp")]
+
+
+def sort_pk(table: pa.Table, name: str) -> pa.Table:
+    return table.sort_by(PRIMARY_KEY[name])
+
+
+def generated(config: ScenarioConfig, day: dt.date) -> tuple[dict[str, pa.Table], pa.Table]:
+    outs = [generate_batch(config, plan) for plan in plan_day(config, day)]
+    tables = {t: pa.concat_tables([o.tables[t] for o in outs]) for t in TABLES}
+    return tables, pa.concat_tables([o.labels for o in outs])
+
+
+def landed_rows_duckdb(root: Path, table: str, pattern: str = "*/*.parquet") -> int:
+    glob = f"{root}/landing/{table}/{pattern}"
+    query = f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true)"
+    return duckdb.sql(query).fetchall()[0][0]
+
+
+def landed_rows_dataset(root: Path, table: str) -> int:
+    dataset = ds.dataset(root / "landing" / table, format="parquet", partitioning="hive")
+    assert not [f for f in dataset.files if Path(f).name.startswith((".", "_"))]
+    return dataset.count_rows()
+
+
+@pytest.fixture(scope="module")
+def written(small_config: ScenarioConfig, tmp_path_factory) -> tuple[Path, list]:
+    """The whole small scenario, written once, in order."""
+    root = tmp_path_factory.mktemp("landing")
+    results = LandingZone(str(root)).write_days(small_config, scenario_days(small_config))
+    return root, results
+
+
+# -- layout and content ---------------------------------------------------------------------------
+def test_layout_partition_dates_and_lineage(small_config, written):
+    root, results = written
+    for result in results:
+        plans = {p.batch_id: p for p in plan_day(small_config, result.day)}
+        for table in TABLES:
+            files = LandingZone(str(root)).day_files(table, result.window, result.day)
+            assert sorted(result.paths[table]) == files
+            assert len(files) == len(set(files))
+            for path in files:
+                rel = Path(path).relative_to(root)
+                assert rel.parts[:2] == ("landing", table)
+                date = rel.parts[2].removeprefix("date=")
+                batch_id = rel.name.removesuffix(".parquet")
+                plan = plans[batch_id]
+                assert pq.read_schema(path).equals(TABLE_SCHEMAS[table], check_metadata=False)
+                data = pq.read_table(path)
+                assert data.num_rows > 0
+                dates = pc.strftime(data.column(EVENT_TIME[table]), "%Y-%m-%d")
+                assert set(dates.to_pylist()) == {date}, path
+                lag = (dt.date.fromisoformat(date) - plan.day).days
+                # Stale data may go back a day; accounts land up to a day and
+                # transactions up to five days after their batch.
+                assert -1 <= lag <= {"accounts": 1, "transactions": 5}.get(table, 0)
+                assert set(data.column("batch_id").to_pylist()) == {batch_id}
+                ingested = data.column("ingested_at").cast(pa.int64()).unique().to_pylist()
+                assert ingested == [int(plan.ingested_at.timestamp()) * 1_000_000]
+    names = {p.name for p in (root / "ground_truth").rglob("*.parquet")}
+    assert names == {f"{w.value}-{d:%Y%m%d}.parquet" for d, w in scenario_days(small_config)}
+    assert not (root / "landing" / "labels").exists()
+
+
+def test_read_back_equals_generated_and_reported(small_config, written):
+    root, results = written
+    zone = LandingZone(str(root))
+    for result in results[1:3]:
+        tables, labels = generated(small_config, result.day)
+        for table in TABLES:
+            back = zone.read_day(table, result.window, result.day)
+            assert back.schema.equals(TABLE_SCHEMAS[table], check_metadata=False)
+            assert back.num_rows == result.rows(table) == tables[table].num_rows
+            assert sort_pk(back, table).equals(sort_pk(tables[table], table))
+        back_labels = zone.read_labels(result.window, result.day)
+        assert back_labels.schema.equals(LABEL_SCHEMA, check_metadata=False)
+        assert back_labels.sort_by("record_id").equals(labels.sort_by("record_id"))
+        manifest = zone.read_manifest(result.window, result.day)
+        assert manifest.schema.equals(MANIFEST_SCHEMA, check_metadata=False)
+        assert manifest.equals(result.manifest)
+        counts = pc.value_counts(labels.column("anomaly")).to_pylist()
+        assert result.labels_by_anomaly == {c["values"]: c["counts"] for c in counts}
+    live = results[2].manifest.to_pylist()
+    assert [r["anomaly"] for r in live] == [b.anomaly for b in small_config.live_schedule]
+    assert all(r["labelled_visitor_events"] == 0 for r in live if r["anomaly"] is None)
+    assert live[1]["labelled_visitor_events"] > 0  # null_burst
+
+
+def test_nothing_read_back_for_a_day_never_written(tmp_path, small_config):
+    zone = LandingZone(str(tmp_path))
+    assert zone.read_day("accounts", "live", LIVE_DAY).num_rows == 0
+    assert zone.read_labels("live", LIVE_DAY).num_rows == 0
+    assert zone.read_manifest("live", LIVE_DAY).num_rows == 0
+
+
+def test_readers_see_every_row_with_the_right_partition(written):
+    root, results = written
+    duckdb.sql("SET TimeZone = 'UTC'")
+    for table in TABLES:
+        total = sum(r.rows(table) for r in results)
+        assert landed_rows_dataset(root, table) == total
+        assert landed_rows_duckdb(root, table) == total
+        glob = f"{root}/landing/{table}/**/*.parquet"
+        wrong = duckdb.sql(
+            f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true) "
+            f"WHERE CAST(date AS VARCHAR) <> strftime({EVENT_TIME[table]}, '%Y-%m-%d')"
+        ).fetchall()[0][0]
+        assert wrong == 0, table
+        dataset = ds.dataset(root / "landing" / table, format="parquet", partitioning="hive")
+        ids = dataset.to_table(columns=[PRIMARY_KEY[table]]).column(0)
+        assert pc.count_distinct(ids).as_py() == len(ids) == total
+
+
+def test_unreadable_file_is_named(tmp_path, small_config):
+    zone = LandingZone(str(tmp_path))
+    zone.write_day(small_config, small_config.start_date)
+    (path,) = zone.day_files("visitor_events", "historical", small_config.start_date)
+    Path(path).write_bytes(b"not parquet")
+    with pytest.raises(ValueError, match=path):
+        zone.read_day("visitor_events", "historical", small_config.start_date)
+
+
+# -- determinism and order-freedom ----------------------------------------------------------------
+def test_same_seed_same_bytes_different_seed_different_data(tmp_path, small_config, written):
+    root, _ = written
+    again = tmp_path / "again"
+    LandingZone(str(again)).write_day(small_config, LIVE_DAY)
+    expected = contents(of_day(tree(root), "live", LIVE_DAY))
+    assert expected and contents(tree(again)) == expected
+    other = tmp_path / "other"
+    LandingZone(str(other)).write_day(small_config.model_copy(update={"seed": 100}), LIVE_DAY)
+    theirs = LandingZone(str(other)).read_day("visitor_events", "live", LIVE_DAY)
+    ours = LandingZone(str(root)).read_day("visitor_events", "live", LIVE_DAY)
+    assert not set(theirs.column("visitor_id").to_pylist()) & set(
+        ours.column("visitor_id").to_pylist()
+    )
+
+
+def test_a_day_alone_or_in_any_order_equals_the_full_run(tmp_path, small_config, written):
+    root, _ = written
+    full = contents(tree(root))
+    alone = tmp_path / "alone"
+    LandingZone(str(alone)).write_day(small_config, LIVE_DAY)
+    assert contents(tree(alone)) == contents(of_day(tree(root), "live", LIVE_DAY))
+    backwards = tmp_path / "backwards"
+    LandingZone(str(backwards)).write_days(small_config, reversed(scenario_days(small_config)))
+    assert contents(tree(backwards)) == full
+
+
+def test_a_day_landed_in_another_process_is_identical(tmp_path, small_config, written):
+    root, _ = written
+    child = tmp_path / "child"
+    code = textwrap.dedent(
+        f"""
+        import datetime as dt
+        from dtg_assets.simulation.config import ScenarioConfig
+        from dtg_assets.simulation.landing import LandingZone
+        config = ScenarioConfig.model_validate_json({small_config.model_dump_json()!r})
+        LandingZone({str(child)!r}).write_day(config, dt.date.fromisoformat("{LIVE_DAY}"))
+        """
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert contents(tree(child)) == contents(of_day(tree(root), "live", LIVE_DAY))
+
+
+# -- idempotent rewrites --------------------------------------------------------------------------
+@pytest.fixture
+def scenario_root(tmp_path, small_config) -> Path:
+    root = tmp_path / "root"
+    LandingZone(str(root)).write_days(small_config, scenario_days(small_config))
+    return root
+
+
+def test_rewriting_a_day_replaces_only_that_day(scenario_root, small_config):
+    before = tree(scenario_root)
+    day = small_config.start_date + dt.timedelta(days=1)
+    result = LandingZone(str(scenario_root)).write_day(small_config, day)
+    after = tree(scenario_root)
+    assert result.removed == []
+    assert set(after) == set(before)
+    assert contents(after) == contents(before), "a rewrite must not duplicate or change rows"
+    mine = of_day(before, "historical", day)
+    assert mine and all(after[p][:2] != before[p][:2] for p in mine), "the day was not rewritten"
+    others = {p: v for p, v in before.items() if p not in mine}
+    assert {p: after[p] for p in others} == others, "another day's file was touched"
+    for table in TABLES:
+        assert landed_rows_dataset(scenario_root, table) == landed_rows_duckdb(scenario_root, table)
+        dataset = ds.dataset(scenario_root / "landing" / table, partitioning="hive")
+        ids = dataset.to_table(columns=[PRIMARY_KEY[table]]).column(0)
+        assert pc.count_distinct(ids).as_py() == len(ids)
+
+
+def test_rewriting_with_another_schedule_removes_only_that_days_stale_files(
+    scenario_root, small_config
+):
+    zone = LandingZone(str(scenario_root))
+    before = tree(scenario_root)
+    old = {t: zone.day_files(t, "live", LIVE_DAY) for t in TABLES}
+    schedule = [{"anomaly": None, "visitors": 5000}, {"anomaly": "null_burst", "visitors": 5000}]
+    changed = small_config.model_copy(
+        update={"live_schedule": ScenarioConfig(live_schedule=schedule).live_schedule}
+    )
+    result = zone.write_day(changed, LIVE_DAY)
+    new = {t: zone.day_files(t, "live", LIVE_DAY) for t in TABLES}
+    for table in TABLES:
+        assert new[table] == sorted(result.paths[table])
+        assert {Path(p).name for p in new[table]} <= {
+            "live-20260107-0000.parquet",
+            "live-20260107-1200.parquet",
+        }
+    old_files = {p for paths in old.values() for p in paths}
+    gone = sorted(old_files - {p for paths in new.values() for p in paths})
+    assert gone and result.removed == gone
+    assert zone.read_manifest("live", LIVE_DAY).num_rows == 2
+    after = tree(scenario_root)
+    mine = of_day(before, "live", LIVE_DAY)
+    others = {p: v for p, v in before.items() if p not in mine}
+    assert {p: after.get(p) for p in others} == others
+    assert temporaries(scenario_root) == []
+
+
+# -- atomicity ------------------------------------------------------------------------------------
+def test_failed_rename_leaves_the_previous_day_intact(scenario_root, small_config, monkeypatch):
+    before = tree(scenario_root)
+    calls = []
+
+    def crash(self, source, target):
+        calls.append(target)
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(Storage, "rename", crash)
+    other_seed = small_config.model_copy(update={"seed": 7})
+    with pytest.raises(OSError, match="disk gone"):
+        LandingZone(str(scenario_root)).write_day(other_seed, LIVE_DAY)
+    assert len(calls) == 1
+    assert tree(scenario_root) == before, "a failed write must leave no file behind"
+    assert temporaries(scenario_root) == []
+
+
+def test_killed_between_write_and_rename_leaves_no_visible_file(scenario_root, small_config):
+    zone = LandingZone(str(scenario_root))
+    before = tree(scenario_root)
+    prior = {t: sort_pk(zone.read_day(t, "live", LIVE_DAY), t) for t in TABLES}
+    prior_labels = zone.read_labels("live", LIVE_DAY)
+    totals = {t: landed_rows_dataset(scenario_root, t) for t in TABLES}
+    code = textwrap.dedent(
+        f"""
+        import datetime as dt, os
+        from dtg_assets.simulation.config import ScenarioConfig
+        from dtg_assets.simulation.landing import LandingZone
+        from dtg_assets.simulation.storage import Storage
+        Storage.rename = lambda self, source, target: os._exit(9)  # killed mid-commit
+        config = ScenarioConfig.model_validate_json({small_config.model_dump_json()!r})
+        config = config.model_copy(update={{"seed": 7}})
+        LandingZone({str(scenario_root)!r}).write_day(config, dt.date.fromisoformat("{LIVE_DAY}"))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], timeout=120)
+    assert proc.returncode == 9
+    leftovers = temporaries(scenario_root)
+    assert leftovers, "the killed write should have left its temporary files"
+    assert any("/landing/" in p for p in leftovers)
+    after = tree(scenario_root)
+    assert {p: after[p] for p in before} == before
+    for table in TABLES:
+        assert sort_pk(zone.read_day(table, "live", LIVE_DAY), table).equals(prior[table])
+        assert landed_rows_dataset(scenario_root, table) == totals[table]
+        for pattern in ("*/*.parquet", "**/*.parquet"):
+            assert landed_rows_duckdb(scenario_root, table, pattern) == totals[table]
+    assert zone.read_labels("live", LIVE_DAY).equals(prior_labels)
+    # The next write of the day cleans up what the killed one left.
+    zone.write_day(small_config, LIVE_DAY)
+    assert temporaries(scenario_root) == []
+    assert contents(tree(scenario_root)) == contents(before)
+
+
+# -- other filesystems ----------------------------------------------------------------------------
+def test_memory_filesystem_root(small_config):
+    root = f"memory://dtg-test-{uuid.uuid4().hex}"
+    zone = LandingZone(root)
+    try:
+        first = zone.write_day(small_config, LIVE_DAY)
+        second = zone.write_day(small_config, LIVE_DAY)
+        tables, labels = generated(small_config, LIVE_DAY)
+        for table in TABLES:
+            assert first.paths[table] == second.paths[table]
+            assert all(p.startswith("memory://") for p in first.paths[table])
+            back = zone.read_day(table, "live", LIVE_DAY)
+            assert back.num_rows == first.rows(table)
+            assert sort_pk(back, table).equals(sort_pk(tables[table], table))
+        assert (
+            zone.read_labels(Window.LIVE, LIVE_DAY)
+            .sort_by("record_id")
+            .equals(labels.sort_by("record_id"))
+        )
+        fs = fsspec.filesystem("memory")
+        files = fs.find(zone.root)
+        assert files and not [f for f in files if f.endswith(".tmp")]
+    finally:
+        fsspec.filesystem("memory").rm(zone.root, recursive=True)
