@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.detectors import build_detectors
-from dtg_assets.gatekeeper.frames import prepare, read_days, split
+from dtg_assets.gatekeeper.frames import conform, prepare, read_days, split
 from dtg_assets.gatekeeper.rules import Rules
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import TABLE_SCHEMAS, TABLES
@@ -62,7 +62,8 @@ def detect_batches(
 
     Args:
         tables: Landing table name -> rows; a missing table counts as empty. DataFrames are
-            converted with their inferred Arrow schema, which the schema check then sees.
+            converted with their inferred Arrow schema. The schema check sees each table as
+            given; the other detectors see it conformed to the landing schema (``conform``).
         baseline: What normal looks like.
         rules: Detector configuration; defaults to :class:`Rules`.
         day: Partition day recorded in the findings.
@@ -80,6 +81,7 @@ def detect_batches(
             value = pa.Table.from_pandas(value, preserve_index=False)
         arrow[t] = value
     schemas = {t: arrow[t].schema for t in TABLES}
+    arrow = {t: conform(arrow[t], TABLE_SCHEMAS[t]) for t in TABLES}
     detectors = build_detectors(baseline, rules)
     rows = []
     day_frames = prepare(arrow)

@@ -54,6 +54,32 @@ def read_days(
     return tables, {t: tables[t].schema for t in TABLES}
 
 
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Bring a table to a landing schema so detectors can run on data that drifted from it.
+
+    Columns are cast to their landing type; a missing column, or one whose values cannot be
+    cast, becomes all-null (which the completeness detectors then report); extra columns are
+    dropped. The schema detector sees the table as it came, before this.
+
+    Args:
+        table: Rows as they arrived.
+        schema: The landing schema.
+
+    Returns:
+        The rows in ``schema``'s column order and types.
+    """
+    columns = []
+    for field in schema:
+        if field.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, field.type))
+            continue
+        try:
+            columns.append(table.column(field.name).cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            columns.append(pa.nulls(table.num_rows, field.type))
+    return pa.Table.from_arrays(columns, names=schema.names)
+
+
 def _to_frame(table: pa.Table | pd.DataFrame | None, name: str) -> pd.DataFrame:
     if table is None:
         table = TABLE_SCHEMAS[name].empty_table()
