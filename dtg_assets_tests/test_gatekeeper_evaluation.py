@@ -1,0 +1,178 @@
+"""The evaluation's arithmetic on a hand-made fixture whose scores are known in advance.
+
+Five batches: a normal historical one; two normal live ones, one of them (wrongly) flagged by
+``volume``; two ``null_burst`` batches, one caught by its own detector (and by another, earlier),
+one caught only by an unrelated detector; one ``fraud_spike`` batch nobody flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dtg_assets.gatekeeper.evaluation import evaluate, markdown_table
+from dtg_assets.gatekeeper.findings import FINDINGS_SCHEMA
+from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLES
+
+DAY = dt.date(2026, 3, 10)
+MINUTE = dt.timedelta(minutes=1)
+
+
+def start(hour: int) -> dt.datetime:
+    return dt.datetime.combine(DAY, dt.time(hour), tzinfo=dt.UTC)
+
+
+BATCHES = [  # batch id, window, hour, anomaly
+    ("historical-20260301-0000", "historical", 0, None),
+    ("live-20260310-0000", "live", 0, None),
+    ("live-20260310-0300", "live", 3, None),
+    ("live-20260310-0600", "live", 6, "null_burst"),
+    ("live-20260310-0900", "live", 9, "fraud_spike"),
+    ("live-20260310-1200", "live", 12, "null_burst"),
+]
+
+
+def manifest() -> pa.Table:
+    rows = []
+    for i, (batch, window, hour, anomaly) in enumerate(BATCHES):
+        row = {"batch_id": batch, "window": window, "day": DAY, "batch_index": i}
+        row |= {"batch_start": start(hour), "anomaly": anomaly, "planned_visitors": 100, "seed": 1}
+        row |= {f"{p}_{t}": 0 for t in TABLES for p in ("rows", "labelled")}
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+
+
+def finding(batch: str, detector: str, verdict: str = "flag", at=None, ids=()) -> dict:
+    return {
+        "batch_id": batch,
+        "family": "technical",
+        "detector": detector,
+        "table": "visitor_events",
+        "metric_name": "m",
+        "comparison": ">",
+        "n": 100,
+        "verdict": verdict,
+        "flagged_ids": list(ids),
+        "evidence_at": at,
+        "detail": "",
+    }
+
+
+def findings() -> pa.Table:
+    rows = [
+        finding("historical-20260301-0000", "volume", "pass"),
+        finding("live-20260310-0000", "volume", at=start(0)),
+        finding("live-20260310-0300", "volume", "pass"),
+        finding(
+            "live-20260310-0600",
+            "completeness:visitor_events.campaign_id",
+            at=start(6) + dt.timedelta(minutes=10),
+            ids=["v1", "v2", "v3", "x1"],
+        ),
+        finding("live-20260310-0600", "approval_rate", at=start(6) + dt.timedelta(minutes=5)),
+        finding("live-20260310-0900", "amount_to_limit", "pass"),
+        finding("live-20260310-1200", "domain:visitor_events.geo", at=start(12) + MINUTE),
+    ]  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA)
+
+
+def labels() -> pa.Table:
+    def row(table, record, batch, anomaly, effect, cols):
+        return dict(
+            table=table, record_id=record, batch_id=batch, anomaly=anomaly, effect=effect,
+            affected_columns=cols,
+        )  # fmt: skip
+
+    rows = [row("visitor_events", f"v{i}", "live-20260310-0600", "null_burst", "modified",
+                ["campaign_id"]) for i in (1, 2, 3, 4)]  # fmt: skip
+    rows += [
+        # Removed records never landed: they cannot be flagged and are not scored.
+        row("visitor_events", "v9", "live-20260310-0600", "null_burst", "removed", []),
+        row("transactions", "t1", "live-20260310-0900", "fraud_spike", "modified", ["amount"]),
+        row("transactions", "t2", "live-20260310-0900", "fraud_spike", "modified", ["amount"]),
+    ]
+    return pa.Table.from_pylist(rows, schema=LABEL_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def scores():
+    return evaluate(findings(), labels(), manifest())
+
+
+def test_batch_level_flags_misses_and_false_alarms(scores):
+    b = scores.batches.set_index("batch_id")
+    assert b["flagged"].to_dict() == {
+        "historical-20260301-0000": False,
+        "live-20260310-0000": True,
+        "live-20260310-0300": False,
+        "live-20260310-0600": True,
+        "live-20260310-0900": False,
+        "live-20260310-1200": True,
+    }
+    assert b.loc["live-20260310-0600", "detectors"] == [
+        "approval_rate",
+        "completeness:visitor_events.campaign_id",
+    ]
+    assert scores.false_alarms == 1
+    assert scores.missed == ["live-20260310-0900"]
+    # Delay: the earliest flag's evidence (5 min after start, not the 10 of its own detector).
+    assert b.loc["live-20260310-0600", "delay_minutes"] == 5.0
+    assert b.loc["live-20260310-1200", "delay_minutes"] == pytest.approx(1.0)
+    assert math.isnan(b.loc["live-20260310-0900", "delay_minutes"])
+
+
+def test_per_anomaly_recall_attribution_false_positives_and_delay(scores):
+    rows = scores.by_anomaly.set_index("anomaly")
+    assert list(rows.index) == ["fraud_spike", "null_burst", "none (historical)", "none (live)"]
+    null = rows.loc["null_burst"]
+    assert (null["batches"], null["flagged"], null["recall"], null["by_its_detectors"]) == (
+        2, 2, 1.0, 1
+    )  # fmt: skip
+    assert null["false_positives"] == 0
+    assert (null["delay_median_min"], null["delay_max_min"]) == pytest.approx((3.0, 5.0))
+    fraud = rows.loc["fraud_spike"]
+    assert (fraud["batches"], fraud["flagged"], fraud["recall"]) == (1, 0, 0.0)
+    assert pd.isna(fraud["delay_median_min"])
+    assert (rows.loc["none (live)", "batches"], rows.loc["none (live)", "flagged"]) == (2, 1)
+    assert rows.loc["none (historical)", "flagged"] == 0
+
+
+def test_false_positives_are_charged_to_the_detectors_of_an_anomaly():
+    # volume is a traffic_spike detector: its flag on a normal batch is that type's false alarm.
+    extra = manifest().to_pylist()
+    extra[2]["anomaly"] = "traffic_spike"
+    scores = evaluate(findings(), labels(), pa.Table.from_pylist(extra, schema=MANIFEST_SCHEMA))
+    spike = scores.by_anomaly.set_index("anomaly").loc["traffic_spike"]
+    assert (spike["flagged"], spike["false_positives"]) == (0, 1)
+
+
+def test_record_level_precision_and_recall(scores):
+    r = scores.records.set_index("record_type")
+    null = r.loc["null_campaigns"]
+    assert (null["labelled"], null["flagged"], null["true_positives"]) == (4, 4, 3)
+    assert (null["precision"], null["recall"]) == (0.75, 0.75)
+    fraud = r.loc["fraud_transactions"]
+    assert (fraud["labelled"], fraud["flagged"], fraud["recall"]) == (2, 0, 0.0)
+    assert math.isnan(fraud["precision"])
+    assert math.isnan(r.loc["bot_sessions", "recall"])
+
+
+def test_markdown_and_parquet_outputs(scores, tmp_path):
+    text = scores.to_markdown()
+    assert text.startswith(
+        "**Batches:** 2/3 anomalous batches caught, 1 false alarms on 3 normal batches."
+    )
+    assert "| null_burst | 2 | 2 | 1.000 | 1 | 0 | 3.000 | 5.000 |" in text
+    assert "| fraud_spike | 1 | 0 | 0.000 | 0 | 0 | — | — |" in text
+    assert "| null_campaigns | null_burst | visitor_events | 4 | 4 | 3 | 0.750 | 0.750 |" in text
+    for name, table in scores.to_tables().items():
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        assert pq.read_table(tmp_path / f"{name}.parquet").num_rows == table.num_rows
+    assert markdown_table(pd.DataFrame({"a": [1, 2], "b": [0.5, float("nan")]})) == (
+        "| a | b |\n|---|---|\n| 1 | 0.500 |\n| 2 | — |"
+    )
