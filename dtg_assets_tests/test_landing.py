@@ -77,10 +77,19 @@ def generated(config: ScenarioConfig, day: dt.date) -> tuple[dict[str, pa.Table]
     return tables, pa.concat_tables([o.labels for o in outs])
 
 
+def duckdb_scalar(query: str) -> object:
+    """One value from a private DuckDB connection whose session time zone is UTC."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(query).fetchall()[0][0]
+    finally:
+        con.close()
+
+
 def landed_rows_duckdb(root: Path, table: str, pattern: str = "*/*.parquet") -> int:
     glob = f"{root}/landing/{table}/{pattern}"
-    query = f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true)"
-    return duckdb.sql(query).fetchall()[0][0]
+    return duckdb_scalar(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true)")
 
 
 def landed_rows_dataset(root: Path, table: str) -> int:
@@ -162,16 +171,15 @@ def test_nothing_read_back_for_a_day_never_written(tmp_path, small_config):
 
 def test_readers_see_every_row_with_the_right_partition(written):
     root, results = written
-    duckdb.sql("SET TimeZone = 'UTC'")
     for table in TABLES:
         total = sum(r.rows(table) for r in results)
         assert landed_rows_dataset(root, table) == total
         assert landed_rows_duckdb(root, table) == total
         glob = f"{root}/landing/{table}/**/*.parquet"
-        wrong = duckdb.sql(
+        wrong = duckdb_scalar(
             f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true) "
             f"WHERE CAST(date AS VARCHAR) <> strftime({EVENT_TIME[table]}, '%Y-%m-%d')"
-        ).fetchall()[0][0]
+        )
         assert wrong == 0, table
         dataset = ds.dataset(root / "landing" / table, format="parquet", partitioning="hive")
         ids = dataset.to_table(columns=[PRIMARY_KEY[table]]).column(0)
