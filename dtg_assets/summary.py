@@ -126,7 +126,11 @@ def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
     Returns:
         ``(success, summary text)``.
     """
-    run_config = {"resources": {"simulation": {"config": {"scale": scale}}}}
+    run_config = {
+        "resources": {"simulation": {"config": {"scale": scale}}},
+        # Per-day progress and check results stay visible; per-event DEBUG lines would bury them.
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+    }
     relax_local_sqlite_durability()
     with dg.DagsterInstance.get() as instance:
         results = {
