@@ -1,0 +1,182 @@
+"""The command for users without Dagster: ``python -m dtg_assets.simulation generate``.
+
+``generate --data-root DIR [--start-date YYYY-MM-DD] [--seed N] [--scale F]`` writes the whole
+default scenario (landing zone and ground truth) under the data root and prints a per-table
+summary. The start date defaults to 21 days before today (UTC) and the seed to 42, as in the
+original notebook. Every invalid argument ends the command with exit status 2 and a single
+line naming the option, the value and what is allowed; a failure while writing ends it with
+status 1 and a single line. Installed as the ``dtg-simulate`` console script too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.plan import BatchPlan
+from dtg_assets.simulation.scenario import format_summary, run_scenario, summarize
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# ScenarioConfig field -> the option that sets it, for error messages.
+OPTION_OF_FIELD = {"start_date": "--start-date", "seed": "--seed", "scale": "--scale"}
+
+
+class UsageError(Exception):
+    """An invalid command line, reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors raise instead of printing the usage block and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser.
+
+    Returns:
+        A parser with the ``generate`` sub-command.
+    """
+    parser = _Parser(
+        prog="python -m dtg_assets.simulation",
+        description="Simulate the DTG credit-card funnel and land it as Parquet.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    gen = commands.add_parser(
+        "generate",
+        help="write the whole default scenario (landing zone + ground truth)",
+        description="Write the whole default scenario (landing zone + ground truth) and "
+        "print a per-table summary.",
+    )
+    gen.add_argument("--data-root", required=True, help="local directory or fsspec URI")
+    gen.add_argument(
+        "--start-date",
+        metavar="YYYY-MM-DD",
+        help="first historical day (default: 21 days before today, UTC)",
+    )
+    gen.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    gen.add_argument(
+        "--scale",
+        type=_finite_float,
+        default=1.0,
+        help="multiplies every visitor count (default: 1)",
+    )
+    gen.add_argument(
+        "-v", "--verbose", action="store_true", help="print each batch as it lands (stderr)"
+    )
+    return parser
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line naming each invalid option, its value and what is allowed.
+
+    Args:
+        error: pydantic's error from building the scenario.
+
+    Returns:
+        ``--seed=-1: Input should be greater than or equal to 0`` (several joined by ``; ``).
+    """
+    parts = []
+    for item in error.errors(include_url=False):
+        field = str(item["loc"][0]) if item["loc"] else ""
+        option = OPTION_OF_FIELD.get(field, field or "scenario")
+        message = item["msg"].removeprefix("Value error, ")
+        value = item.get("input")
+        shown = value if isinstance(value, str | int | float) and field else None
+        parts.append(f"{option}={shown}: {message}" if shown is not None else message)
+    return "; ".join(parts)
+
+
+def _config(args: argparse.Namespace) -> ScenarioConfig:
+    fields: dict = {"seed": args.seed, "scale": args.scale}
+    if args.start_date is not None:
+        fields["start_date"] = args.start_date
+    try:
+        return ScenarioConfig(**fields)
+    except ValidationError as exc:
+        raise UsageError(format_validation_error(exc)) from None
+
+
+def _check_data_root(root: str) -> None:
+    if "://" in root:
+        return  # a remote filesystem reports its own errors when written to
+    if not root.strip():
+        raise UsageError("--data-root must not be empty")
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise UsageError(f"--data-root={root}: is a file; a directory (new or existing) is needed")
+
+
+def _print_batch(plan: BatchPlan, counts: dict[str, int]) -> None:
+    rows = ", ".join(f"{t}={n:,}" for t, n in counts.items())
+    print(f"{plan.batch_id}: {rows}", file=sys.stderr, flush=True)
+
+
+def generate(args: argparse.Namespace) -> int:
+    """Run ``generate``: write the scenario and print its summary.
+
+    Args:
+        args: Parsed command line.
+
+    Returns:
+        The exit status.
+
+    Raises:
+        UsageError: If an argument is invalid.
+    """
+    config = _config(args)
+    _check_data_root(args.data_root)
+    days = (config.end_date - config.start_date).days
+    print(
+        f"writing {days} days from {config.start_date.isoformat()} "
+        f"(seed {config.seed}, scale {config.scale:g}) to {args.data_root}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    try:
+        results = run_scenario(
+            config, args.data_root, progress=_print_batch if args.verbose else None
+        )
+    except (OSError, ValueError, ImportError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: cannot write the scenario to {args.data_root}: {message}", file=sys.stderr)
+        return EXIT_FAILED
+    print(format_summary(summarize(results), time.perf_counter() - started))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m dtg_assets.simulation`` and ``dtg-simulate``.
+
+    Args:
+        argv: Arguments (without the program name); ``sys.argv[1:]`` when None.
+
+    Returns:
+        The exit status: 0 on success, 1 if writing failed, 2 for invalid arguments.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return generate(args)
+    except UsageError as exc:
+        print(f"{parser.prog}: error: {exc} (see --help)", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
