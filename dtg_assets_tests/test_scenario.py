@@ -118,3 +118,19 @@ def test_package_exports_the_public_api():
         sim.__all__
     )
     assert {"generate_batch", "LandingZone", "run_scenario", "summarize"} <= set(sim.__all__)
+
+
+def test_parallel_workers_write_the_same_bytes(small_config, small_run, tmp_path):
+    root, results = small_run
+    seen = []
+    parallel = run_scenario(
+        small_config, str(tmp_path), workers=2, progress=lambda plan, _: seen.append(plan)
+    )
+    assert [(r.day, r.window) for r in parallel] == [(r.day, r.window) for r in results]
+    assert summarize(parallel) == summarize(results)
+    assert landed_files(str(tmp_path)) == landed_files(root)
+    for name in landed_files(root):
+        with open(os.path.join(root, name), "rb") as a, open(tmp_path / name, "rb") as b:
+            assert a.read() == b.read(), name
+    plans = [p for d, w in scenario_days(small_config) for p in plan_day(small_config, d, w)]
+    assert sorted(p.batch_id for p in seen) == sorted(p.batch_id for p in plans)

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import multiprocessing
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+
+from fsspec.implementations.memory import MemoryFileSystem
 
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import DayResult, LandingZone, ProgressCallback
-from dtg_assets.simulation.plan import Window, scenario_days, window_of
+from dtg_assets.simulation.plan import Window, plan_day, scenario_days, window_of
 from dtg_assets.simulation.schemas import TABLES
 
 DaySpec = dt.date | tuple[dt.date, Window | str]
@@ -29,6 +33,7 @@ def run_scenario(
     days: Iterable[DaySpec] | None = None,
     progress: ProgressCallback | None = None,
     storage_options: dict | None = None,
+    workers: int = 1,
 ) -> list[DayResult]:
     """Generate and land a scenario's days, landing zone and ground truth.
 
@@ -37,8 +42,12 @@ def run_scenario(
         data_root: Local path or fsspec URI of the data root.
         days: The days to write, as dates (window inferred) or ``(date, window)`` pairs;
             every day of the scenario, historical first, when None.
-        progress: Called after each batch with its plan and rows per table.
+        progress: Called after each batch with its plan and rows per table (with several
+            workers, for a whole day's batches at once as each day completes).
         storage_options: Extra fsspec options for the data root.
+        workers: Processes writing days at the same time. Days are independent and each is
+            generated from its own streams, so the data are identical for any value; an
+            in-memory filesystem, private to a process, is always written in this process.
 
     Returns:
         One result per day written, in order.
@@ -51,7 +60,46 @@ def run_scenario(
     else:
         pairs = [d if isinstance(d, tuple) else (d, window_of(config, d)) for d in days]
     zone = LandingZone(data_root, storage_options)
-    return zone.write_days(config, pairs, progress)
+    if workers <= 1 or len(pairs) <= 1 or isinstance(zone.fs, MemoryFileSystem):
+        return zone.write_days(config, pairs, progress)
+    return _write_days_in_parallel(config, zone, pairs, progress, storage_options, workers)
+
+
+def _write_day(
+    config: ScenarioConfig,
+    data_root: str,
+    storage_options: dict | None,
+    day: dt.date,
+    window: Window | str,
+) -> DayResult:
+    return LandingZone(data_root, storage_options).write_day(config, day, window)
+
+
+def _write_days_in_parallel(
+    config: ScenarioConfig,
+    zone: LandingZone,
+    pairs: list[tuple[dt.date, Window | str]],
+    progress: ProgressCallback | None,
+    storage_options: dict | None,
+    workers: int,
+) -> list[DayResult]:
+    plans = [plan_day(config, d, w) for d, w in pairs]
+    # Biggest days first, so no worker is left with a big day at the end.
+    order = sorted(range(len(pairs)), key=lambda i: -sum(p.visitors for p in plans[i]))
+    # fork reuses this process's imports and Faker pools; spawn would re-import per worker.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    results: list[DayResult | None] = [None] * len(pairs)
+    with ProcessPoolExecutor(min(workers, len(pairs)), mp_context=context) as pool:
+        futures = {
+            pool.submit(_write_day, config, zone.uri, storage_options, *pairs[i]): i for i in order
+        }
+        for future, i in futures.items():
+            results[i] = future.result()
+            if progress is not None:
+                for plan, row in zip(plans[i], results[i].manifest.to_pylist(), strict=True):
+                    progress(plan, {t: row[f"rows_{t}"] for t in TABLES})
+    return [r for r in results if r is not None]
 
 
 @dataclass(frozen=True)
