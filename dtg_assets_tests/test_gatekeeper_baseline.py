@@ -78,6 +78,16 @@ def test_distribution_tails_and_fence():
     assert Distribution().fraction_above(1.0) == 0.0
 
 
+def test_summary_headlines(baseline):
+    summary = baseline.summary()
+    assert summary["batches"] == 4 and summary["visitors_per_batch_median"] == 1000
+    assert (summary["conversion_rate"], summary["approval_rate"]) == (0.2, 0.6)
+    assert summary["transaction_rate"] == 0.1
+    # campaign_id is the only shape domain; the rest of the strings outside ids have values.
+    assert (summary["shape_domains"], summary["columns_with_nulls"]) == (1, 0)
+    assert summary["value_domains"] == 10
+
+
 def test_json_round_trip_and_strictness(baseline):
     text = baseline.to_json()
     assert Baseline.from_json(text) == baseline

@@ -119,6 +119,14 @@ def test_batch_level_flags_misses_and_false_alarms(scores):
         "completeness:visitor_events.campaign_id",
     ]
     assert scores.false_alarms == 1
+    assert scores.summary() == {
+        "anomalous_batches": 3,
+        "caught_batches": 2,
+        "normal_batches": 3,
+        "false_alarms": 1,
+        "min_record_precision": 0.75,  # fraud has labels but no flag: precision undefined
+        "min_record_recall": 0.0,
+    }
     assert scores.missed == ["live-20260310-0900"]
     # Delay: the earliest flag's evidence (5 min after start, not the 10 of its own detector).
     assert b.loc["live-20260310-0600", "delay_minutes"] == 5.0

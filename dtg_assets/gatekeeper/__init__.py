@@ -8,6 +8,7 @@ zone only; the ground truth is read by the evaluation alone.
 """
 
 from dtg_assets.gatekeeper.baseline import Baseline, BaselineConfig, learn_baseline
+from dtg_assets.gatekeeper.evaluation import Evaluation, evaluate, load_ground_truth
 from dtg_assets.gatekeeper.findings import (
     FINDINGS_SCHEMA,
     detect_batches,
@@ -20,9 +21,12 @@ __all__ = [
     "FINDINGS_SCHEMA",
     "Baseline",
     "BaselineConfig",
+    "Evaluation",
     "Rules",
     "detect_batches",
     "detect_day",
     "detect_days",
+    "evaluate",
     "learn_baseline",
+    "load_ground_truth",
 ]

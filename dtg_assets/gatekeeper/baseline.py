@@ -173,6 +173,33 @@ class Baseline(Model):
     amount: Distribution
     amount_to_limit: Distribution
 
+    def summary(self) -> dict[str, float | int]:
+        """Headline numbers, flat and JSON-friendly (e.g. for asset metadata).
+
+        Returns:
+            Name -> value.
+        """
+        columns = [c for t in self.tables.values() for c in t.columns.values()]
+        return {
+            "days": len(self.days),
+            "batches": len(self.batches),
+            "visitors_per_batch_median": self.visitors_per_batch.median or 0.0,
+            "session_seconds_median": self.session_seconds.median or 0.0,
+            "short_session_share": self.short_sessions.rate,
+            "conversion_rate": self.conversion.rate,
+            "approval_rate": self.approval.rate,
+            "transaction_rate": self.transaction.rate,
+            "limit_share_of_income_median": self.limit_share_of_income.median or 0.0,
+            "amount_median": self.amount.median or 0.0,
+            "amount_to_limit_q999": self.amount_to_limit.quantile(0.999),
+            "visitor_lag_seconds_median": (
+                self.tables["visitor_events"].ingestion_lag_seconds.median or 0.0
+            ),
+            "columns_with_nulls": sum(c.nulls > 0 for c in columns),
+            "value_domains": sum(c.domain is not None for c in columns),
+            "shape_domains": sum(c.shapes is not None for c in columns),
+        }
+
     def to_json(self) -> str:
         """Serialise to indented JSON."""
         return self.model_dump_json(indent=1)

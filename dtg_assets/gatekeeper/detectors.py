@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile
+from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile, Distribution
 from dtg_assets.gatekeeper.frames import Frames
 from dtg_assets.gatekeeper.profile import schema_kinds, shapes, unseen_rate
 from dtg_assets.gatekeeper.rules import CountRule, FenceRule, Rules
@@ -182,7 +182,14 @@ def _status_domain(b: Baseline, rules: Rules) -> Detector:
 
 
 def _fence(
-    name: str, family: str, table: str, column: str, key: str, dist, rule: FenceRule, what: str
+    name: str,
+    family: str,
+    table: str,
+    column: str,
+    key: str,
+    dist: Distribution,
+    rule: FenceRule,
+    what: str,
 ) -> Detector:
     fence = dist.upper_fence(rule.upper_quantile, rule.fence_k, rule.spread_floor)
     base = (round(dist.fraction_above(fence) * dist.count), dist.count)

@@ -118,6 +118,24 @@ class Evaluation:
         b = self.batches
         return b.loc[(b["anomaly"] != "none") & ~b["flagged"], "batch_id"].tolist()
 
+    def summary(self) -> dict[str, float | int]:
+        """Headline scores, flat and JSON-friendly (e.g. for asset metadata).
+
+        Returns:
+            Anomalous batches and how many were caught, normal batches and false alarms, and
+            the worst record-level precision and recall over the types that have labels.
+        """
+        anomalous = self.batches["anomaly"] != "none"
+        scored = self.records[self.records["labelled"] > 0]
+        return {
+            "anomalous_batches": int(anomalous.sum()),
+            "caught_batches": int(self.batches.loc[anomalous, "flagged"].sum()),
+            "normal_batches": int((~anomalous).sum()),
+            "false_alarms": self.false_alarms,
+            "min_record_precision": float(scored["precision"].min()) if len(scored) else 1.0,
+            "min_record_recall": float(scored["recall"].min()) if len(scored) else 1.0,
+        }
+
     def to_tables(self) -> dict[str, pa.Table]:
         """The three frames as Arrow tables (for Parquet)."""
         return {
