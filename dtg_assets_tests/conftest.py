@@ -3,7 +3,8 @@
 The engine fixtures build a few big batches once per session (about 200,000 visitors each, a
 fraction of a second apiece) so that SPEC.md's rates can be pinned within a few standard errors,
 plus a small scenario for landing-zone tests. Helpers that several test modules share (standard
-errors, diffing a batch against its twin) live here too.
+errors, diffing a batch against its twin) live here too. For the Dagster layer it pins
+``DTG_START_DATE`` before the definitions are imported and builds small in-process resources.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import datetime as dt
 import functools
 import math
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -245,3 +247,26 @@ def anomaly_batch(big_config: ScenarioConfig):
 def small_config() -> ScenarioConfig:
     """A small four-day scenario (two historical, two live days) for landing-zone tests."""
     return ScenarioConfig(start_date=START, historical_days=2, live_days=2, seed=99, scale=0.05)
+
+
+# --- Dagster layer -------------------------------------------------------------------------
+# Partitions read DTG_START_DATE when dtg_assets.partitions is first imported, so it is pinned
+# here, before any test module imports the definitions; the seed and data root are cleared so
+# that a developer's environment cannot leak into a run (tests set them explicitly).
+DAGSTER_START = dt.date(2026, 11, 1)
+os.environ["DTG_START_DATE"] = DAGSTER_START.isoformat()
+for _name in ("DTG_SEED", "DTG_DATA_ROOT"):
+    os.environ.pop(_name, None)
+# One day of each window, inside the pinned partitions.
+HISTORICAL_DAY = DAGSTER_START + dt.timedelta(days=2)
+LIVE_DAY = DAGSTER_START + dt.timedelta(days=15)
+
+
+def dagster_resources(data_root, scale: float = 0.05, **simulation) -> dict:
+    """Resources for an in-process run: small volume into ``data_root``, SPEC's schedule."""
+    from dtg_assets.resources import AnomalyScheduleResource, SimulationResource
+
+    return {
+        "simulation": SimulationResource(data_root=str(data_root), scale=scale, **simulation),
+        "anomaly_schedule": AnomalyScheduleResource(),
+    }

@@ -1,0 +1,154 @@
+"""The code location: definitions load, jobs and the schedule resolve, partitions are right.
+
+``DTG_START_DATE`` is pinned to 2026-11-01 by the conftest, so the historical window is
+2026-11-01..2026-11-14 and the live window starts on 2026-11-15. Times are fixed wherever the
+answer depends on "now".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from dtg_assets.definitions import defs
+from dtg_assets.partitions import build_partitions, historical_partitions, live_partitions
+from dtg_assets.simulation.schemas import TABLES
+from dtg_assets.simulation.verify import CHECK_SPECS
+from dtg_assets_tests.conftest import DAGSTER_START
+
+WINDOWS = ("historical", "live")
+NAMES = (*TABLES, "ground_truth_labels", "batch_manifest")
+UTC = dt.UTC
+
+
+def _days(first: dt.date, n: int) -> list[str]:
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_every_window_has_its_six_assets_with_group_kind_owner_and_schema():
+    specs = {s.key: s for s in defs.resolve_all_asset_specs()}
+    expected = {dg.AssetKey([w, n]) for w in WINDOWS for n in NAMES}
+    assert set(specs) == expected
+    for key, spec in specs.items():
+        assert spec.group_name == key.path[0]
+        assert spec.kinds == {"parquet"}
+        assert spec.owners
+        assert spec.description
+        assert "dagster/column_schema" in spec.metadata
+
+
+def test_every_check_spec_is_defined_per_window_and_blocking_iff_error():
+    graph = defs.resolve_asset_graph()
+    expected = {
+        dg.AssetCheckKey(dg.AssetKey([w, s.asset]), s.name) for w in WINDOWS for s in CHECK_SPECS
+    }
+    assert set(graph.asset_check_keys) == expected
+    severity = {s.name: s.severity for s in CHECK_SPECS}
+    for key in expected:
+        check = graph.get_check_spec(key)
+        assert check.blocking == (severity[key.name] == "ERROR"), key
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_both_windows_backfill_in_a_single_run_and_can_be_subset(window):
+    graph = defs.resolve_asset_graph()
+    assets_def = graph.assets_def_for_key(dg.AssetKey([window, "visitor_events"]))
+    assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
+    assert assets_def.can_subset
+
+
+@pytest.mark.parametrize(
+    ("name", "window", "partitions"),
+    [
+        ("historical_job", "historical", historical_partitions),
+        ("live_job", "live", live_partitions),
+    ],
+)
+def test_jobs_resolve_to_their_window(name, window, partitions):
+    job = defs.resolve_job_def(name)
+    assert job.partitions_def == partitions
+    assert job.asset_layer.selected_asset_keys == {dg.AssetKey([window, n]) for n in NAMES}
+
+
+def test_historical_partitions_are_the_14_days_from_the_start_date():
+    keys = historical_partitions.get_partition_keys(
+        current_time=dt.datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    assert keys == _days(DAGSTER_START, 14)
+
+
+@pytest.mark.parametrize(
+    ("now", "last"),
+    [
+        # Only complete days are partitions: midnight completes the day before.
+        (dt.datetime(2026, 11, 22, 0, 0, tzinfo=UTC), "2026-11-21"),
+        (dt.datetime(2026, 11, 21, 23, 59, tzinfo=UTC), "2026-11-20"),
+        (dt.datetime(2026, 11, 22, 8, 30, tzinfo=UTC), "2026-11-21"),
+    ],
+)
+def test_live_partitions_run_from_the_day_after_history_to_the_last_complete_day(now, last):
+    keys = live_partitions.get_partition_keys(current_time=now)
+    assert keys[0] == "2026-11-15"
+    assert keys[-1] == last
+    assert keys == _days(dt.date(2026, 11, 15), len(keys))
+
+
+def test_live_partitions_keep_growing_to_yesterday():
+    yesterday = dt.datetime.now(UTC).date() - dt.timedelta(days=1)
+    keys = live_partitions.get_partition_keys()
+    assert keys[0] == "2026-11-15"
+    assert keys[-1] == yesterday.isoformat()
+
+
+def test_default_start_date_gives_seven_live_days(monkeypatch):
+    monkeypatch.delenv("DTG_START_DATE")
+    historical, live = build_partitions()
+    now = dt.datetime.now(UTC)
+    assert len(historical.get_partition_keys(current_time=now)) == 14
+    assert len(live.get_partition_keys(current_time=now)) == 7
+
+
+def test_bad_start_date_is_rejected_by_name(monkeypatch):
+    monkeypatch.setenv("DTG_START_DATE", "01/11/2026")
+    with pytest.raises(ValueError, match=r"DTG_START_DATE='01/11/2026' is not a date.*YYYY-MM-DD"):
+        build_partitions()
+
+
+def test_schedule_runs_live_job_at_one_in_the_morning_utc():
+    schedule = defs.resolve_schedule_def("live_daily_schedule")
+    assert schedule.job_name == "live_job"
+    assert schedule.cron_schedule == "0 1 * * *"
+    assert schedule.execution_timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("tick", "partition"),
+    [
+        (dt.datetime(2026, 11, 22, 1, 0, tzinfo=UTC), "2026-11-21"),
+        # The first live day is requested the morning after it ends.
+        (dt.datetime(2026, 11, 16, 1, 0, tzinfo=UTC), "2026-11-15"),
+    ],
+)
+def test_schedule_tick_requests_the_day_that_just_ended(tick, partition):
+    schedule = defs.resolve_schedule_def("live_daily_schedule")
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        result = schedule.evaluate_tick(context)
+    [request] = result.run_requests
+    assert request.partition_key == partition
+    assert request.job_name == "live_job"
+
+
+def test_schedule_tick_before_any_live_day_is_complete_requests_nothing():
+    schedule = defs.resolve_schedule_def("live_daily_schedule")
+    tick = dt.datetime(2026, 11, 15, 1, 0, tzinfo=UTC)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        result = schedule.evaluate_tick(context)
+    assert not result.run_requests
