@@ -101,12 +101,15 @@ class AnomalyScheduleResource(dg.ConfigurableResource):
         """
         if not self.batches:
             raise ValueError("batches: the live schedule is empty; give at least one batch")
-        specs = []
+        specs, problems = [], []
         for i, batch in enumerate(self.batches):
             try:
                 specs.append(BatchSpec(anomaly=batch.anomaly, visitors=batch.visitors))
             except ValidationError as exc:
-                raise ValueError(format_validation_error(exc, f"batches.{i}")) from None
+                problems.append(format_validation_error(exc, f"batches.{i}"))
+        if problems:
+            # Every bad batch at once, so a launchpad edit is not fixed one error per launch.
+            raise ValueError("\n".join(problems))
         return tuple(specs)
 
     def anomalies(self) -> AnomalyParams:
