@@ -270,3 +270,27 @@ def dagster_resources(data_root, scale: float = 0.05, **simulation) -> dict:
         "simulation": SimulationResource(data_root=str(data_root), scale=scale, **simulation),
         "anomaly_schedule": AnomalyScheduleResource(),
     }
+
+
+def run_checks_only(job_name: str, day, run_config: dict | None = None):
+    """Run only a window's asset checks on one landed day, as "Execute checks" does in the UI.
+
+    ``dg.materialize`` cannot take a partition for a checks-only selection (it looks for the
+    partitions of the selected assets, of which there are none), so the window's job is subset
+    to its checks instead: the job carries the partitions.
+
+    Returns:
+        The in-process result (not raised on failure).
+    """
+    from dtg_assets.definitions import defs
+
+    job = defs.resolve_job_def(job_name)
+    graph = defs.resolve_asset_graph()
+    window = job_name.removesuffix("_job")
+    checks = {k for k in graph.asset_check_keys if k.asset_key.path[0] == window}
+    subset = job.get_subset(asset_selection=set(), asset_check_selection=checks)
+    return subset.execute_in_process(
+        partition_key=day.isoformat(),
+        run_config=run_config,
+        raise_on_error=False,
+    )
