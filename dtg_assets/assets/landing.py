@@ -210,7 +210,9 @@ def build_landing_asset(
                 key = dg.AssetCheckKey(asset_key(window, outcome.spec.asset), outcome.spec.name)
                 if key not in checks:
                     continue
-                context.log_event(_evaluation(window, day.isoformat(), outcome))
+                # Yielded, not context.log_event: logged events are buffered until the next
+                # yield, so the Failure below would discard the very evaluations that failed.
+                yield _evaluation(window, day.isoformat(), outcome)
                 if not outcome.passed and outcome.spec.severity == "ERROR":
                     failed.append(
                         f"{day} {key.asset_key.to_user_string()}:{key.name}: {outcome.description}"
