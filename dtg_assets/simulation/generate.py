@@ -24,7 +24,7 @@ from dtg_assets.simulation.config import AnomalyType, ScenarioConfig
 from dtg_assets.simulation.plan import BatchPlan
 from dtg_assets.simulation.pools import ValuePools, value_pools
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, TABLE_SCHEMAS, TABLES
-from dtg_assets.simulation.streams import constant_strings, stream, uuid4_strings
+from dtg_assets.simulation.streams import constant_strings, random_bytes, stream, uuid4_strings
 
 # Batches above this many visitors are generated chunk by chunk so memory stays flat. It is part
 # of the data's identity: chunks draw from their own streams.
@@ -174,7 +174,7 @@ class _Chunk:
     # -- visitors -----------------------------------------------------------------------------
     def _visitors(self) -> tuple[pa.Table, np.ndarray]:
         f, n, rng = self.f, self.n, self._rng("visitor_events")
-        raw_id = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16)
+        raw_id = random_bytes(rng, n)
         event = rng.integers(0, len(EVENT_TYPES), n)
         word = rng.integers(0, len(self.pools.words), n)
         number = rng.integers(f.campaign_number.low, f.campaign_number.high + 1, n)
@@ -234,7 +234,7 @@ class _Chunk:
     def _applications(self, visitors: pa.Table, v_ts: np.ndarray) -> tuple[pa.Table, dict]:
         f, n, rng, a = self.f, self.n, self._rng("applications"), self.a
         apply_u = rng.random(n)
-        raw_id = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16)
+        raw_id = random_bytes(rng, n)
         age = rng.integers(f.applicant_age.low, f.applicant_age.high + 1, n)
         income = rng.integers(f.annual_income.low, f.annual_income.high + 1, n)
         employment = rng.integers(0, len(EMPLOYMENT), n)
@@ -317,7 +317,7 @@ class _Chunk:
     # -- accounts -----------------------------------------------------------------------------
     def _accounts(self, apps: pa.Table, app: dict) -> tuple[pa.Table, dict]:
         f, n, rng = self.f, self.n, self._rng("accounts")
-        raw_id = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16)
+        raw_id = random_bytes(rng, n)
         factor = rng.uniform(f.limit_factor.low, f.limit_factor.high, n)
         rate = rng.uniform(f.interest_rate.low, f.interest_rate.high, n)
         lag_h = rng.integers(f.account_lag_hours.low, f.account_lag_hours.high + 1, n)
@@ -368,7 +368,7 @@ class _Chunk:
         cand = np.flatnonzero(transact_u < f.transact_rate)
         m, k = cand.size, f.transactions_per_account.high
         count = rng.integers(f.transactions_per_account.low, k + 1, m)
-        raw_id = np.frombuffer(rng.bytes(16 * m * k), dtype=np.uint8).reshape(m * k, 16)
+        raw_id = random_bytes(rng, m * k)
         amount = np.round(rng.uniform(f.amount.low, f.amount.high, m * k), 2)
         mcc = rng.integers(0, len(MERCHANT_CATS), m * k)
         location = rng.integers(0, len(self.pools.countries), m * k)

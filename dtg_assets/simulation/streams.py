@@ -66,6 +66,26 @@ def stream(
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
 
 
+def random_bytes(rng: np.random.Generator, rows: int, width: int = 16) -> np.ndarray:
+    """``rng.bytes(rows * width)`` as a ``(rows, width)`` uint8 array, without its copies.
+
+    ``Generator.bytes`` draws ``ceil(n / 4)`` full-range uint32 words (one even for ``n == 0``:
+    its C division rounds ``-1 // 4`` to 0) and returns their little-endian bytes; drawing the
+    same words directly gives the same bytes and leaves the stream in the same state.
+
+    Args:
+        rng: The stream.
+        rows: Number of rows.
+        width: Bytes per row.
+
+    Returns:
+        The bytes, row by row.
+    """
+    count = rows * width
+    words = rng.integers(0, 1 << 32, size=max(1, -(-count // 4)), dtype=np.uint32)
+    return words.astype("<u4", copy=False).view(np.uint8)[:count].reshape(rows, width)
+
+
 def uuid4_strings(raw: np.ndarray) -> pa.StringArray:
     """Format random bytes as RFC 4122 version-4 UUID strings.
 
