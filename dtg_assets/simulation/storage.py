@@ -25,6 +25,7 @@ COMPRESSION = "snappy"
 UNCOMPRESSED_COLUMNS = frozenset(
     {"visitor_id", "app_id", "account_id", "txn_id", "record_id", "session_duration"}
 )
+STATISTICS_STRINGS = frozenset({"batch_id"})
 DICTIONARY_COLUMNS = frozenset(
     {
         "event_type",
@@ -60,6 +61,13 @@ def parquet_options(schema: pa.Schema) -> dict:
             name: "none" if name in UNCOMPRESSED_COLUMNS else COMPRESSION for name in schema.names
         },
         "use_dictionary": [name for name in schema.names if name in DICTIONARY_COLUMNS],
+        # Min/max of random ids and free text prune nothing and cost a fifth of the encoding;
+        # timestamps, numbers and the batch id keep theirs for readers' predicate pushdown.
+        "write_statistics": [
+            field.name
+            for field in schema
+            if field.name in STATISTICS_STRINGS or not pa.types.is_string(field.type)
+        ],
     }
 
 
