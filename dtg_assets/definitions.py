@@ -8,16 +8,32 @@ field keeps the others.
 import dagster as dg
 
 from dtg_assets.assets import historical_landing, live_landing
-from dtg_assets.jobs import historical_job, live_job
-from dtg_assets.resources import AnomalyScheduleResource, SimulationResource
+from dtg_assets.assets.gatekeeper import (
+    gatekeeper_baseline,
+    gatekeeper_evaluation,
+    gatekeeper_findings,
+)
+from dtg_assets.jobs import gatekeeper_job, historical_job, live_job
+from dtg_assets.resources import (
+    AnomalyScheduleResource,
+    GatekeeperResource,
+    SimulationResource,
+)
 from dtg_assets.schedules import live_daily_schedule
 
 defs = dg.Definitions(
-    assets=[historical_landing, live_landing],
-    jobs=[historical_job, live_job],
+    assets=[
+        historical_landing,
+        live_landing,
+        gatekeeper_baseline,
+        gatekeeper_findings,
+        gatekeeper_evaluation,
+    ],
+    jobs=[historical_job, live_job, gatekeeper_job],
     schedules=[live_daily_schedule],
     resources={
         "simulation": SimulationResource(),
         "anomaly_schedule": AnomalyScheduleResource(),
+        "gatekeeper": GatekeeperResource(),
     },
 )

@@ -1,23 +1,33 @@
-"""Jobs: materialize the historical or the live window (landing tables, ground truth, checks).
+"""Jobs: land the historical or the live window, and learn or score the gatekeeper.
 
-Both jobs are partitioned like their window, so a launchpad or CLI run picks a day or a range of
-days; with ``BackfillPolicy.single_run()`` a backfill of a range runs as one run.
+The window jobs are partitioned like their window (inferred from their assets), so a launchpad or CLI run picks a day or a
+range of days; with ``BackfillPolicy.single_run()`` a backfill of a range runs as one run.
+``live_job`` also runs the gatekeeper's findings for the same days, so the daily schedule
+checks each new day as it lands (``gatekeeper/baseline`` must exist: run ``gatekeeper_job``
+with the baseline selected after the historical window). ``gatekeeper_job`` learns the
+baseline and scores the findings.
 """
 
 import dagster as dg
 
-from dtg_assets.partitions import historical_partitions, live_partitions
+from dtg_assets.assets.gatekeeper import BASELINE, EVALUATION, FINDINGS
 
 historical_job = dg.define_asset_job(
     name="historical_job",
     selection=dg.AssetSelection.groups("historical"),
-    partitions_def=historical_partitions,
     description="Land the 14 normal historical days (the baseline detectors train on).",
 )
 
 live_job = dg.define_asset_job(
     name="live_job",
-    selection=dg.AssetSelection.groups("live"),
-    partitions_def=live_partitions,
-    description="Land live days of micro-batches with the configured anomaly schedule.",
+    selection=dg.AssetSelection.groups("live") | dg.AssetSelection.assets(FINDINGS),
+    description="Land live days of micro-batches with the configured anomaly schedule, then run "
+    "the gatekeeper's detectors on them.",
+)
+
+gatekeeper_job = dg.define_asset_job(
+    name="gatekeeper_job",
+    selection=dg.AssetSelection.assets(BASELINE, EVALUATION),
+    description="Learn the gatekeeper baseline from history and score the live findings "
+    "against the ground truth.",
 )

@@ -20,6 +20,7 @@ from typing import Any, Self
 import dagster as dg
 from pydantic import Field, ValidationError, model_validator
 
+from dtg_assets.gatekeeper import BaselineConfig, Rules
 from dtg_assets.partitions import HISTORICAL_DAYS, scenario_start_date
 from dtg_assets.simulation.config import (
     DEFAULT_LIVE_SCHEDULE,
@@ -185,6 +186,50 @@ class SimulationResource(dg.ConfigurableResource):
     def zone(self) -> LandingZone:
         """The landing zone at the resolved data root."""
         return LandingZone(self.resolved_data_root())
+
+
+class GatekeeperResource(dg.ConfigurableResource):
+    """Configuration of the gatekeeper: detector rules and what the baseline measures.
+
+    ``rules`` overrides detector rules by name, e.g. ``{"volume": {"tolerance": 0.3},
+    "short_sessions": {"enabled": false}}``; ``baseline`` overrides the baseline's settings.
+    Every threshold is derived from the baseline plus these margins.
+    """
+
+    rules: dict[str, Any] = Field(
+        default_factory=dict, description="Detector rule overrides by rule name."
+    )
+    baseline: dict[str, Any] = Field(
+        default_factory=dict, description="Baseline settings overrides."
+    )
+
+    @model_validator(mode="after")
+    def _validate_with_engine(self) -> Self:
+        self.rules_model()
+        self.baseline_config()
+        return self
+
+    def rules_model(self) -> Rules:
+        """The detector rules, shipped defaults where not overridden.
+
+        Raises:
+            ValueError: On unknown rules or parameters, or out-of-range values.
+        """
+        try:
+            return Rules.model_validate(self.rules)
+        except ValidationError as exc:
+            raise ValueError(format_validation_error(exc, "rules")) from None
+
+    def baseline_config(self) -> BaselineConfig:
+        """What the baseline measures, defaults where not overridden.
+
+        Raises:
+            ValueError: On unknown or out-of-range settings.
+        """
+        try:
+            return BaselineConfig.model_validate(self.baseline)
+        except ValidationError as exc:
+            raise ValueError(format_validation_error(exc, "baseline")) from None
 
 
 def build_scenario(

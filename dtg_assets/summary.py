@@ -11,6 +11,7 @@ from collections import defaultdict
 
 import dagster as dg
 
+from dtg_assets.assets.gatekeeper import BASELINE, EVALUATION
 from dtg_assets.markdown import markdown_rows
 from dtg_assets.simulation.schemas import TABLES
 
@@ -18,38 +19,49 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
-def run_window(
-    job_name: str, instance: dg.DagsterInstance, run_config: dict | None = None
+def run_job(
+    job_name: str,
+    instance: dg.DagsterInstance,
+    run_config: dict | None = None,
+    asset_selection: list[dg.AssetKey] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every partition of a window's job as one in-process run.
+    """Run a job in process; a partitioned job over all its partitions as one run.
 
     Args:
-        job_name: ``historical_job`` or ``live_job``.
+        job_name: ``historical_job``, ``live_job`` or ``gatekeeper_job``.
         instance: The Dagster instance to record the run in.
         run_config: Optional run config (e.g. resource overrides).
+        asset_selection: Run only these assets of the job.
 
     Returns:
         The run's result (not raised on failure).
+
+    Raises:
+        ValueError: If a partitioned job has no partitions yet.
     """
     from dtg_assets.definitions import defs
 
     job = defs.resolve_job_def(job_name)
-    keys = job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-    if not keys:
-        raise ValueError(f"{job_name} has no partitions yet: check DTG_START_DATE")
+    tags = {}
+    if job.partitions_def is not None:
+        keys = job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        if not keys:
+            raise ValueError(f"{job_name} has no partitions yet: check DTG_START_DATE")
+        tags = {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
     return job.execute_in_process(
         instance=instance,
         run_config=run_config,
-        tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
+        tags=tags,
+        asset_selection=asset_selection,
         raise_on_error=False,
     )
 
 
 def summarize(results: dict[str, dg.ExecuteInProcessResult]) -> tuple[bool, str]:
-    """Rows per window and table, and check outcomes, as text.
+    """Rows per window and table, check outcomes and the gatekeeper's score, as text.
 
     Args:
-        results: Run results by window name.
+        results: Run results by step (``historical``, ``baseline``, ``live``, ``evaluation``).
 
     Returns:
         ``(all runs succeeded, summary text)``.
@@ -57,27 +69,31 @@ def summarize(results: dict[str, dg.ExecuteInProcessResult]) -> tuple[bool, str]
     rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     partitions: dict[str, set[str]] = defaultdict(set)
     checks: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    failures = []
-    for window, result in results.items():
+    problems, evaluation = [], None
+    for step, result in results.items():
         for event in result.all_events:
+            data = event.event_specific_data
             if event.event_type_value == "ASSET_MATERIALIZATION":
-                mat = event.event_specific_data.materialization
-                name = mat.asset_key.path[-1]
-                partitions[window].add(mat.partition)
+                mat = data.materialization
+                group = "gatekeeper" if mat.asset_key.path[0] == "gatekeeper" else step
+                partitions[group].add(mat.partition)
                 count = mat.metadata.get("dagster/row_count")
                 if count is not None:
-                    rows[window][name] += int(count.value)
+                    rows[group][mat.asset_key.path[-1]] += int(count.value)
+                if "evaluation" in mat.metadata:
+                    evaluation = mat.metadata["evaluation"].value
             elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-                ev = event.event_specific_data
-                outcome = "passed" if ev.passed else f"failed ({ev.severity.value})"
-                checks[window][outcome] += 1
-                if not ev.passed:
-                    failures.append(
-                        f"{window} {ev.partition} {ev.asset_key.to_user_string()}:{ev.check_name}"
-                        f" - {ev.description}"
+                group = "gatekeeper" if data.asset_key.path[0] == "gatekeeper" else step
+                outcome = "passed" if data.passed else f"failed ({data.severity.value})"
+                checks[group][outcome] += 1
+                if not data.passed and group != "gatekeeper":
+                    problems.append(
+                        f"{step} {data.partition} {data.asset_key.to_user_string()}:"
+                        f"{data.check_name} - {data.description}"
                     )
-            elif event.is_failure and event.event_specific_data.error:
-                failures.append(f"{window}: {event.event_specific_data.error.message.strip()}")
+            elif event.is_failure and data.error:
+                problems.append(f"{step}: {data.error.message.strip()}")
+    windows = [w for w in ("historical", "live") if w in results]
     table = [
         {
             "window": w,
@@ -86,12 +102,21 @@ def summarize(results: dict[str, dg.ExecuteInProcessResult]) -> tuple[bool, str]
             "labels": rows[w].get("ground_truth_labels", 0),
             "checks": ", ".join(f"{n} {k}" for k, n in sorted(checks[w].items())),
         }
-        for w in results
+        for w in windows
     ]
     ok = all(r.success for r in results.values())
     text = "DTG scenario " + ("succeeded" if ok else "FAILED") + "\n\n" + markdown_rows(table)
-    if failures:
-        text += "\n\nProblems:\n" + "\n".join(f"- {f}" for f in failures[:30])
+    if checks["gatekeeper"]:
+        flagged = checks["gatekeeper"].get("failed (WARN)", 0)
+        text += (
+            f"\n\nGatekeeper: {len(partitions['gatekeeper'] - {None})} live days checked; "
+            f"{flagged} of {sum(checks['gatekeeper'].values())} per-day family checks flagged "
+            "anomalies (WARN)."
+        )
+    if evaluation:
+        text += "\n\nGatekeeper scored against the ground truth:\n\n" + evaluation
+    if problems:
+        text += "\n\nProblems:\n" + "\n".join(f"- {p}" for p in problems[:30])
     return ok, text
 
 
@@ -118,7 +143,10 @@ def relax_local_sqlite_durability() -> None:
 
 
 def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
-    """Run both windows in process into the instance at ``DAGSTER_HOME``.
+    """Run the scenario in process into the instance at ``DAGSTER_HOME``.
+
+    Historical window, gatekeeper baseline, live window with the gatekeeper's findings, then
+    the gatekeeper's evaluation: four runs, stopping at the first that fails.
 
     Args:
         scale: Visitor volume multiplier passed to the simulation resource.
@@ -132,9 +160,16 @@ def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
     }
     relax_local_sqlite_durability()
+    steps = (
+        ("historical", "historical_job", None),
+        ("baseline", "gatekeeper_job", [BASELINE]),
+        ("live", "live_job", None),
+        ("evaluation", "gatekeeper_job", [EVALUATION]),
+    )
+    results = {}
     with dg.DagsterInstance.get() as instance:
-        results = {
-            "historical": run_window("historical_job", instance, run_config),
-            "live": run_window("live_job", instance, run_config),
-        }
+        for step, job_name, selection in steps:
+            results[step] = run_job(job_name, instance, run_config, selection)
+            if not results[step].success:
+                break  # later steps need this one's output
     return summarize(results)

@@ -11,6 +11,7 @@ verifies what already landed without writing anything.
 """
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -21,7 +22,7 @@ from dtg_assets.resources import AnomalyScheduleResource, SimulationResource, bu
 from dtg_assets.simulation.landing import DayResult
 from dtg_assets.simulation.plan import Window
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLE_SCHEMAS, TABLES
-from dtg_assets.simulation.verify import CHECK_SPECS, CheckOutcome, verify_day
+from dtg_assets.simulation.verify import CHECK_SPECS, verify_day
 
 GROUND_TRUTH = ("ground_truth_labels", "batch_manifest")
 OWNERS = ["team:dtg"]
@@ -117,18 +118,59 @@ def _metadata(name: str, result: DayResult, zone_uri: str) -> dict[str, object]:
     }
 
 
-def _evaluation(window: Window, partition: str, outcome: CheckOutcome) -> AssetCheckEvaluation:
-    spec = outcome.spec
-    return AssetCheckEvaluation(
-        asset_key=asset_key(window, spec.asset),
-        check_name=spec.name,
-        passed=outcome.passed,
-        metadata={"day": partition, "result": outcome.description, **outcome.metadata},
-        severity=dg.AssetCheckSeverity(spec.severity),
-        description=outcome.description,
-        partition=partition,
-        blocking=spec.severity == "ERROR",
+def check_evaluations(
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    partition: str,
+    outcomes: list[tuple[str, bool, str, dict[str, Any], str]],
+) -> list[AssetCheckEvaluation]:
+    """Check results for one partition of an asset, to be yielded by the asset's body.
+
+    A ``single_run`` backfill executes many partitions in one step, where a returned
+    ``AssetCheckResult`` could not say which partition it is about; an evaluation carrying its
+    partition keeps one result per partition in the UI. They are yielded rather than passed to
+    ``context.log_event``, whose events are buffered until the next yield and would be lost if
+    the step then fails on a blocking check.
+
+    Args:
+        context: The executing asset's context.
+        key: The checked asset.
+        partition: The partition key the results are about.
+        outcomes: ``(check name, passed, description, metadata, severity)`` tuples; checks
+            not selected in this run are skipped.
+
+    Returns:
+        The evaluations of the selected checks.
+    """
+    return [
+        AssetCheckEvaluation(
+            asset_key=key,
+            check_name=name,
+            passed=passed,
+            metadata={"partition": partition, "result": description, **metadata},
+            severity=dg.AssetCheckSeverity(severity),
+            description=description,
+            partition=partition,
+        )
+        for name, passed, description, metadata, severity in outcomes
+        if dg.AssetCheckKey(key, name) in context.selected_asset_check_keys
+    ]
+
+
+def blocking_failures(evaluations: list[AssetCheckEvaluation]) -> list[str]:
+    """``partition asset:check - description`` of every failed ERROR evaluation."""
+    return [
+        f"{e.partition} {e.asset_key.to_user_string()}:{e.check_name} - {e.description}"
+        for e in evaluations
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+
+
+def _check_description(severity: str, description: str) -> str:
+    consequence = (
+        " A failure fails the run, so nothing downstream runs." if severity == "ERROR" else ""
     )
+    return f"[{severity}] {description}{consequence}"
 
 
 def build_landing_asset(
@@ -160,9 +202,10 @@ def build_landing_asset(
         dg.AssetCheckSpec(
             spec.name,
             asset=asset_key(window, spec.asset),
-            description=f"[{spec.severity}] {spec.description}",
-            blocking=spec.severity == "ERROR",
+            description=_check_description(spec.severity, spec.description),
         )
+        # Not `blocking=True`: Dagster gates on returned AssetCheckResults, which a range run
+        # cannot attribute to partitions; the asset fails its own step on an ERROR instead.
         for spec in CHECK_SPECS
     ]
 
@@ -203,20 +246,19 @@ def build_landing_asset(
             for name in names:
                 if asset_key(window, name) in selected:
                     yield dg.MaterializeResult(asset_key=asset_key(window, name))
-        checks = context.selected_asset_check_keys
         failed = []
-        for day in days if checks else ():
-            for outcome in verify_day(zone, config, day, window):
-                key = dg.AssetCheckKey(asset_key(window, outcome.spec.asset), outcome.spec.name)
-                if key not in checks:
-                    continue
-                # Yielded, not context.log_event: logged events are buffered until the next
-                # yield, so the Failure below would discard the very evaluations that failed.
-                yield _evaluation(window, day.isoformat(), outcome)
-                if not outcome.passed and outcome.spec.severity == "ERROR":
-                    failed.append(
-                        f"{day} {key.asset_key.to_user_string()}:{key.name}: {outcome.description}"
-                    )
+        for day in days if context.selected_asset_check_keys else ():
+            by_asset: dict[str, list] = {}
+            for o in verify_day(zone, config, day, window):
+                by_asset.setdefault(o.spec.asset, []).append(
+                    (o.spec.name, o.passed, o.description, o.metadata, o.spec.severity)
+                )
+            for name, outcomes in by_asset.items():
+                evaluations = check_evaluations(
+                    context, asset_key(window, name), day.isoformat(), outcomes
+                )
+                yield from evaluations
+                failed += blocking_failures(evaluations)
         if failed:
             # Blocking ERROR checks: fail the step so nothing downstream consumes bad landing data.
             raise dg.Failure(

@@ -1,0 +1,211 @@
+"""The data-trust gatekeeper as Dagster assets: baseline, findings per live day, evaluation.
+
+``gatekeeper/baseline`` learns robust statistics from the historical landing tables only;
+``gatekeeper/findings`` (partitioned like ``live``) runs every detector on each live batch from
+the landing zone alone and records one WARN check per detector family and partition;
+``gatekeeper/evaluation`` joins all findings with the ground truth and scores them. The logic
+lives in :mod:`dtg_assets.gatekeeper`; these are thin wrappers that read and write
+``<data root>/gatekeeper/``.
+"""
+
+import datetime as dt
+import json
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from dtg_assets.assets.landing import asset_key, check_evaluations
+from dtg_assets.gatekeeper import detect_day, learn_baseline
+from dtg_assets.gatekeeper.evaluation import evaluate, load_ground_truth
+from dtg_assets.gatekeeper.findings import flagged
+from dtg_assets.gatekeeper.store import GatekeeperStore
+from dtg_assets.markdown import markdown_rows
+from dtg_assets.partitions import historical_partitions, live_partitions
+from dtg_assets.resources import GatekeeperResource, SimulationResource
+from dtg_assets.simulation.schemas import TABLES
+
+BASELINE = dg.AssetKey(["gatekeeper", "baseline"])
+FINDINGS = dg.AssetKey(["gatekeeper", "findings"])
+EVALUATION = dg.AssetKey(["gatekeeper", "evaluation"])
+FAMILIES = ("technical", "business", "freshness", "statistical")
+GROUP = "gatekeeper"
+OWNERS = ["team:dtg"]
+
+
+def _days(keys: list[str]) -> list[dt.date]:
+    return [dt.date.fromisoformat(k) for k in keys]
+
+
+@dg.asset(
+    key=BASELINE,
+    group_name=GROUP,
+    deps=[asset_key("historical", t) for t in TABLES],
+    kinds={"json"},
+    owners=OWNERS,
+    description="What normal landing data looks like, learned from the 14 historical days only "
+    "(never live data or ground truth): null rates, visitors per batch, session durations, "
+    "application/approval/transaction rates, limit/income, amount and amount/limit "
+    "distributions, ingestion lag and categorical domains, as robust statistics (median, MAD, "
+    "quantiles). Stored at `gatekeeper/baseline.json`.",
+)
+def gatekeeper_baseline(
+    context: dg.AssetExecutionContext,
+    simulation: SimulationResource,
+    gatekeeper: GatekeeperResource,
+) -> dg.MaterializeResult:
+    """Learn the baseline from every historical partition."""
+    store = GatekeeperStore(simulation.zone())
+    days = _days(historical_partitions.get_partition_keys())
+    baseline = learn_baseline(store.zone, days, gatekeeper.baseline_config())
+    if not baseline.batches:
+        raise dg.Failure(
+            description="no historical landing data to learn from: materialize the historical "
+            f"partitions ({days[0]}...{days[-1]}) first"
+        )
+    path = store.write_baseline(baseline)
+    context.log.info(f"baseline learned from {len(baseline.batches)} historical batches")
+    return dg.MaterializeResult(
+        metadata={
+            **{k: v for k, v in baseline.summary().items() if v is not None},
+            "path": path,
+            "summary": dg.MetadataValue.json(baseline.summary()),
+        }
+    )
+
+
+def _flag_rows(flags: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "batch_id": r.batch_id,
+            "family": r.family,
+            "detector": r.detector,
+            "metric": f"{r.metric_name}={r.metric:.4g}" if r.metric == r.metric else r.metric_name,
+            "threshold": f"{r.comparison} {r.threshold:.4g}" if r.threshold == r.threshold else "",
+            "flagged_records": len(r.flagged_ids),
+        }
+        for r in flags.itertuples()
+    ]
+
+
+def _family_outcomes(findings: pa.Table) -> list[tuple[str, bool, str, dict[str, Any]]]:
+    flags = flagged(findings)
+    outcomes = []
+    for family in FAMILIES:
+        rows = _flag_rows(flags[flags["family"] == family])
+        batches = sorted({r["batch_id"] for r in rows})
+        description = (
+            f"{len(batches)} batch(es) flagged by {family} detectors: {', '.join(batches)}"
+            if rows
+            else f"no batch flagged by {family} detectors"
+        )
+        meta = {"flagged_batches": batches, "flags": dg.MetadataValue.md(markdown_rows(rows))}
+        outcomes.append((f"{family}_detectors_pass", not rows, description, meta))
+    return outcomes
+
+
+@dg.multi_asset(
+    name="gatekeeper_findings",
+    specs=[
+        dg.AssetSpec(
+            FINDINGS,
+            group_name=GROUP,
+            deps=[BASELINE, *(asset_key("live", t) for t in TABLES)],
+            kinds={"parquet"},
+            owners=OWNERS,
+            description="One row per (live batch, detector): family, metric, threshold, verdict "
+            "and the flagged record ids of record-level detectors. Detectors read the landing "
+            "zone and the baseline only. Stored at `gatekeeper/findings/<YYYYMMDD>.parquet`.",
+        )
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            f"{family}_detectors_pass",
+            asset=FINDINGS,
+            description=f"[WARN] No live batch of the day is flagged by a {family} detector; "
+            "metadata names the batch, detector, metric and threshold of every flag.",
+        )
+        for family in FAMILIES
+    ],
+    partitions_def=live_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=True,
+)
+def gatekeeper_findings(
+    context: dg.AssetExecutionContext,
+    simulation: SimulationResource,
+    gatekeeper: GatekeeperResource,
+):
+    """Run every detector on each live day of the run and record per-family checks."""
+    store = GatekeeperStore(simulation.zone())
+    baseline = store.read_baseline()
+    rules = gatekeeper.rules_model()
+    for day in _days(context.partition_keys):
+        findings = detect_day(store.zone, day, baseline, rules)
+        path = store.write_findings(day, findings)
+        flags = flagged(findings)
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": findings.num_rows,
+                "flagged_batches": int(flags["batch_id"].nunique()),
+                "flags": dg.MetadataValue.md(markdown_rows(_flag_rows(flags))),
+                "path": path,
+            },
+            asset_key=FINDINGS,
+            partition_key=day.isoformat(),
+        )
+        yield from check_evaluations(
+            context,
+            FINDINGS,
+            day.isoformat(),
+            [(n, ok, d, m, "WARN") for n, ok, d, m in _family_outcomes(findings)],
+        )
+    yield dg.MaterializeResult(asset_key=FINDINGS)
+
+
+@dg.asset(
+    key=EVALUATION,
+    group_name=GROUP,
+    deps=[
+        FINDINGS,
+        asset_key("live", "ground_truth_labels"),
+        asset_key("live", "batch_manifest"),
+        asset_key("historical", "batch_manifest"),
+    ],
+    kinds={"parquet"},
+    owners=OWNERS,
+    description="The gatekeeper scored against the ground truth: per anomaly type, batch-level "
+    "recall and false positives (historical and normal live batches included), record-level "
+    "precision and recall for record-level anomalies, and detection delay. Stored at "
+    "`gatekeeper/evaluation/`.",
+)
+def gatekeeper_evaluation(
+    context: dg.AssetExecutionContext,
+    simulation: SimulationResource,
+    gatekeeper: GatekeeperResource,
+) -> dg.MaterializeResult:
+    """Score every available finding (live partitions, plus the historical batches)."""
+    store = GatekeeperStore(simulation.zone())
+    baseline = store.read_baseline()
+    live_days = store.findings_days()
+    if not live_days:
+        raise dg.Failure(description="no gatekeeper findings yet: materialize gatekeeper/findings")
+    history = _days(historical_partitions.get_partition_keys())
+    # Historical batches are scored too: a detector that flags its own training data is broken.
+    rules = gatekeeper.rules_model()
+    parts = [detect_day(store.zone, d, baseline, rules, "historical") for d in history]
+    findings = pa.concat_tables([*parts, *(store.read_findings(d) for d in live_days)])
+    pairs = [(d, "historical") for d in history] + [(d, "live") for d in live_days]
+    labels, manifest = load_ground_truth(store.zone, pairs)
+    evaluation = evaluate(findings, labels, manifest)
+    paths = store.write_evaluation(evaluation.to_tables())
+    summary = evaluation.summary()
+    context.log.info(f"gatekeeper evaluation: {json.dumps(summary)}")
+    return dg.MaterializeResult(
+        metadata={
+            **summary,
+            "live_days": len(live_days),
+            "evaluation": dg.MetadataValue.md(evaluation.to_markdown()),
+            "paths": dg.MetadataValue.json(paths),
+        }
+    )
