@@ -1,11 +1,11 @@
 """Jobs: land the historical or the live window, and learn or score the gatekeeper.
 
-The window jobs are partitioned like their window (inferred from their assets), so a launchpad or CLI run picks a day or a
-range of days; with ``BackfillPolicy.single_run()`` a backfill of a range runs as one run.
-``live_job`` also runs the gatekeeper's findings for the same days, so the daily schedule
-checks each new day as it lands (``gatekeeper/baseline`` must exist: run ``gatekeeper_job``
-with the baseline selected after the historical window). ``gatekeeper_job`` learns the
-baseline and scores the findings.
+The window jobs are partitioned like their window (inferred from their assets), so a
+launchpad or CLI run picks a day or a range of days; with ``BackfillPolicy.single_run()`` a
+backfill of a range runs as one run. ``live_job`` also runs the gatekeeper's findings for the
+same days, so the daily schedule checks each new day as it lands (``gatekeeper/baseline`` must
+exist: run ``gatekeeper_job`` with the baseline selected after the historical window).
+``gatekeeper_job`` learns the baseline and scores the findings.
 """
 
 import dagster as dg
