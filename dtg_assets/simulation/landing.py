@@ -317,7 +317,12 @@ class _DayWriter:
                 continue
             ts = data.column(EVENT_TIME[table]).cast(pa.int64()).to_numpy()
             day_index = ts // US_PER_DAY
-            days = np.unique(day_index)
+            first, last = int(day_index.min()), int(day_index.max())
+            # Event dates span a few consecutive days at most: count them rather than sort.
+            if first == last:
+                days = np.array([first])
+            else:
+                days = first + np.flatnonzero(np.bincount(day_index - first))
             for d in days:
                 date = (_EPOCH + dt.timedelta(days=int(d))).isoformat()
                 key = (table, date)
