@@ -192,7 +192,9 @@ class LandingZone:
                     writer.add(part)
                     for t in TABLES:
                         if t not in preview and part.tables[t].num_rows:
-                            preview[t] = part.tables[t].slice(0, PREVIEW_ROWS)
+                            # A copy: a slice would keep the whole chunk alive with the result.
+                            rows = min(PREVIEW_ROWS, part.tables[t].num_rows)
+                            preview[t] = part.tables[t].take(np.arange(rows))
                     for t in TABLES:
                         counts[t] += part.tables[t].num_rows
                     if part.labels.num_rows:
