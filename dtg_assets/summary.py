@@ -7,6 +7,7 @@ materializations and check results are recorded where ``dagster dev`` will show 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 
 import dagster as dg
@@ -166,10 +167,13 @@ def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
         ("live", "live_job", None),
         ("evaluation", "gatekeeper_job", [EVALUATION]),
     )
-    results = {}
+    results, seconds = {}, {}
     with dg.DagsterInstance.get() as instance:
         for step, job_name, selection in steps:
+            started = time.perf_counter()
             results[step] = run_job(job_name, instance, run_config, selection)
+            seconds[step] = time.perf_counter() - started
             if not results[step].success:
                 break  # later steps need this one's output
-    return summarize(results)
+    ok, text = summarize(results)
+    return ok, text + "\n\nRuns: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())

@@ -17,7 +17,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dtg_assets.simulation.config import AnomalyType, IntRange, ScenarioConfig
 from dtg_assets.simulation.generate import spiked_visitors
@@ -197,13 +200,21 @@ def _visitors_match_schedule(spec, frames, config, plans):
     return True, f"{meta['landed_visitors']} visitors as scheduled", meta
 
 
-def _batch_keys(frame: pd.DataFrame, column: str) -> pd.Series:
+def _batch_keys(frame: pd.DataFrame, column: str) -> pa.Array:
     """``batch_id|id`` keys: references are checked within a batch, across event dates."""
-    return frame["batch_id"] + "|" + frame[column]
+    return pc.binary_join_element_wise(
+        pa.array(frame["batch_id"], pa.string()), pa.array(frame[column], pa.string()), "|"
+    )
+
+
+def _in_batches(child: pd.DataFrame, parent: pd.DataFrame, key: str) -> np.ndarray:
+    """Whether each child row's ``key`` exists among the parent's rows of the same batch."""
+    found = pc.is_in(_batch_keys(child, key), value_set=_batch_keys(parent, key))
+    return found.to_numpy(zero_copy_only=False)
 
 
 def _orphans(child: pd.DataFrame, parent: pd.DataFrame, key: str) -> pd.DataFrame:
-    return child[~_batch_keys(child, key).isin(_batch_keys(parent, key))]
+    return child[~_in_batches(child, parent, key)]
 
 
 def _reference_check(child: str, parent: str, key: str, parent_filter=None):
@@ -324,7 +335,7 @@ def _labels_consistent(spec, frames, config, plans):
         landed = frames[table][["batch_id", PRIMARY_KEY[table]]].rename(
             columns={PRIMARY_KEY[table]: "record_id"}
         )
-        is_landed = _batch_keys(rows, "record_id").isin(_batch_keys(landed, "record_id")).to_numpy()
+        is_landed = _in_batches(rows, landed, "record_id")
         should_land = (rows["effect"] != "removed").to_numpy()
         if (is_landed != should_land).any():
             problems.append(
