@@ -16,7 +16,6 @@ directory) and never touches another day's: re-running is safe.
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime as dt
 import secrets
 from collections.abc import Callable, Iterable
@@ -29,7 +28,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dtg_assets.simulation.config import ScenarioConfig
-from dtg_assets.simulation.generate import US_PER_DAY, BatchOutput, iter_batch_chunks
+from dtg_assets.simulation.generate import (
+    CHUNK_VISITORS,
+    US_PER_DAY,
+    BatchOutput,
+    iter_batch_chunks,
+    spiked_visitors,
+)
 from dtg_assets.simulation.plan import BatchPlan, Window, batch_prefix, plan_day
 from dtg_assets.simulation.schemas import (
     EVENT_TIME,
@@ -38,9 +43,12 @@ from dtg_assets.simulation.schemas import (
     TABLE_SCHEMAS,
     TABLES,
 )
-from dtg_assets.simulation.storage import ParquetSink, Storage
+from dtg_assets.simulation.storage import BackgroundWriter, ParquetSink, Storage
 
 _EPOCH = dt.date(1970, 1, 1)
+# Files of batches up to this size are encoded in memory and written by a background thread;
+# bigger batches stream to disk chunk by chunk, so memory stays bounded at any scale.
+BUFFERED_VISITORS = 2 * CHUNK_VISITORS
 PREVIEW_ROWS = 5
 
 
@@ -188,8 +196,9 @@ class LandingZone:
             for plan in plans:
                 counts = dict.fromkeys(TABLES, 0)
                 labelled = dict.fromkeys(TABLES, 0)
+                buffered = spiked_visitors(config, plan) <= BUFFERED_VISITORS
                 for part in iter_batch_chunks(config, plan):
-                    writer.add(part)
+                    writer.add(part, buffered)
                     for t in TABLES:
                         if t not in preview and part.tables[t].num_rows:
                             # A copy: a slice would keep the whole chunk alive with the result.
@@ -298,21 +307,29 @@ class _DayWriter:
         self.staged: list[tuple[str, str]] = []  # (temporary, final)
         self.landing_paths: dict[str, list[str]] = {t: [] for t in TABLES}
         self.made_dirs: set[str] = set()
+        self.background = BackgroundWriter() if self.storage.local else None
 
     @property
     def own_paths(self) -> set[str]:
         """Every path this write stages or commits: never stale."""
         return {p for pair in self.staged for p in pair}
 
-    def _tmp(self, final: str) -> str:
+    def _tmp(self, final: str, make_dir: bool = True) -> str:
         directory, name = final.rsplit("/", 1)
-        if directory not in self.made_dirs:
+        if make_dir and directory not in self.made_dirs:
             self.storage.makedirs(directory)
             self.made_dirs.add(directory)
         return f"{directory}/.{name}.{self.token}.tmp"
 
-    def add(self, part: BatchOutput) -> None:
-        """Append one chunk's rows to the open (table, date) files of its batch."""
+    def add(self, part: BatchOutput, buffered: bool = False) -> None:
+        """Append one chunk's rows to the open (table, date) files of its batch.
+
+        Args:
+            part: The chunk.
+            buffered: Encode the batch's files in memory and let the background thread write
+                them (bounded batches only); else stream them to disk.
+        """
+        background = self.background if buffered else None
         for table in TABLES:
             data = part.tables[table]
             if data.num_rows == 0:
@@ -330,8 +347,9 @@ class _DayWriter:
                 key = (table, date)
                 if key not in self.open:
                     final = f"{self.zone.table_dir(table)}/date={date}/{part.plan.batch_id}.parquet"
-                    tmp = self._tmp(final)
-                    sink = self.storage.open_parquet(tmp, TABLE_SCHEMAS[table])
+                    # The background thread makes the directory of a buffered file.
+                    tmp = self._tmp(final, make_dir=background is None)
+                    sink = self.storage.open_parquet(tmp, TABLE_SCHEMAS[table], background)
                     self.open[key] = (sink, tmp, final)
                 rows = data if days.size == 1 else data.filter(day_index == d)
                 self.open[key][0].write(rows)
@@ -346,9 +364,9 @@ class _DayWriter:
 
     def stage(self, final: str, table: pa.Table) -> None:
         """Write a whole table to a temporary file, to be committed with the day."""
-        tmp = self._tmp(final)
+        tmp = self._tmp(final, make_dir=self.background is None)
         self.staged.append((tmp, final))
-        self.storage.write_parquet(tmp, table)
+        self.storage.write_parquet(tmp, table, self.background)
 
     def stream(self, final: str, schema: pa.Schema) -> ParquetSink:
         """Open a temporary file to append to over the day, committed with the day."""
@@ -366,6 +384,9 @@ class _DayWriter:
 
     def commit(self, stale: list[str]) -> list[str]:
         """Rename every staged file into place, then delete this day's stale files."""
+        if self.background is not None:
+            self.background.wait()
+            self.background.close()
         for tmp, final in self.staged:
             self.storage.rename(tmp, final)
         for path in stale:
@@ -375,9 +396,10 @@ class _DayWriter:
     def abort(self) -> None:
         """Close and delete everything staged; committed files are left as they were."""
         for sink, tmp, _ in [*self.open.values(), *self.streams]:
-            with contextlib.suppress(Exception):
-                sink.close()
+            sink.discard()
             self.staged.append((tmp, ""))
+        if self.background is not None:
+            self.background.close()  # queued temporaries land, then are deleted below
         self.open.clear()
         self.streams.clear()
         for tmp, _ in self.staged:

@@ -9,7 +9,10 @@ the semantics (atomic rename, listing by name prefix) are the same on both paths
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import fsspec
 import pyarrow as pa
@@ -71,11 +74,86 @@ def parquet_options(schema: pa.Schema) -> dict:
     }
 
 
-class ParquetSink:
-    """An open Parquet file being written (streamed, row group by row group)."""
+# Bytes of encoded files waiting for the background writer before the engine waits for it.
+MAX_PENDING_BYTES = 256 << 20
 
-    def __init__(self, storage: Storage, path: str, schema: pa.Schema) -> None:
-        if storage.local:
+
+class BackgroundWriter:
+    """Writes whole local files on one background thread, in submission order.
+
+    Creating a file can block for a millisecond or more when the disk is busy (ext4 waits for
+    its journal), and a scenario creates hundreds; the thread absorbs those waits while the
+    engine generates the next batch. Pending bytes are bounded, so a slow disk slows the engine
+    down instead of filling memory.
+
+    Args:
+        max_pending_bytes: Bytes submitted but not yet written before :meth:`submit` blocks.
+    """
+
+    def __init__(self, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dtg-landing-io")
+        self._pending: collections.deque[tuple[Future, int]] = collections.deque()
+        self._pending_bytes = 0
+        self._max_pending = max_pending_bytes
+
+    def submit(self, path: str, data: pa.Buffer) -> None:
+        """Queue a new file (its directory is made if missing)."""
+        while self._pending and self._pending_bytes + data.size > self._max_pending:
+            self._retire()
+        self._pending.append((self._pool.submit(_write_file, path, data), data.size))
+        self._pending_bytes += data.size
+
+    def _retire(self) -> None:
+        future, size = self._pending.popleft()
+        self._pending_bytes -= size
+        future.result()
+
+    def wait(self) -> None:
+        """Block until every queued file is written; raise the first failure."""
+        while self._pending:
+            self._retire()
+
+    def close(self) -> None:
+        """Let queued writes finish (ignoring their failures) and stop the thread."""
+        while self._pending:
+            with contextlib.suppress(Exception):
+                self._retire()
+        self._pool.shutdown()
+
+
+def _write_file(path: str, data: pa.Buffer) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, flags, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+class ParquetSink:
+    """An open Parquet file being written (streamed, row group by row group).
+
+    With a :class:`BackgroundWriter`, the file is encoded in memory and handed to it whole on
+    :meth:`close` (for files of bounded size); otherwise it is streamed to its path.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        path: str,
+        schema: pa.Schema,
+        background: BackgroundWriter | None = None,
+    ) -> None:
+        self._path, self._background = path, background
+        if background is not None:
+            self._handle = pa.BufferOutputStream()
+        elif storage.local:
             self._handle = pa.OSFile(path, "wb")
         else:
             self._handle = storage.fs.open(path, "wb")
@@ -90,11 +168,19 @@ class ParquetSink:
         self._writer.write_table(table)
 
     def close(self) -> None:
-        """Write the footer and close the file."""
+        """Write the footer and close the file (or queue it for the background writer)."""
         try:
             self._writer.close()
+            if self._background is not None:
+                self._background.submit(self._path, self._handle.getvalue())
         finally:
             self._handle.close()
+
+    def discard(self) -> None:
+        """Abandon the file: close what is open and queue nothing."""
+        self._background = None
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 class Storage:
@@ -115,13 +201,26 @@ class Storage:
         else:
             self.fs.makedirs(path, exist_ok=True)
 
-    def open_parquet(self, path: str, schema: pa.Schema) -> ParquetSink:
-        """Open a new Parquet file for writing (its directory must exist)."""
-        return ParquetSink(self, path, schema)
+    def open_parquet(
+        self, path: str, schema: pa.Schema, background: BackgroundWriter | None = None
+    ) -> ParquetSink:
+        """Open a new Parquet file for writing.
 
-    def write_parquet(self, path: str, table: pa.Table) -> None:
-        """Write a whole table to a new Parquet file."""
-        sink = self.open_parquet(path, table.schema)
+        Args:
+            path: The file; its directory must exist unless ``background`` is given.
+            schema: Its schema.
+            background: Local writer thread to hand the finished file to, or None to stream.
+
+        Returns:
+            The open file.
+        """
+        return ParquetSink(self, path, schema, background if self.local else None)
+
+    def write_parquet(
+        self, path: str, table: pa.Table, background: BackgroundWriter | None = None
+    ) -> None:
+        """Write a whole table to a new Parquet file (see :meth:`open_parquet`)."""
+        sink = self.open_parquet(path, table.schema, background)
         try:
             sink.write(table)
         finally:
