@@ -29,7 +29,13 @@ from dtg_assets.simulation.config import (
 )
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window
+from dtg_assets.simulation.schemas import TABLES
 from dtg_assets_tests.conftest import DAGSTER_START, LIVE_DAY
+
+# The live window's landing assets (the live job may also run others, e.g. the gatekeeper's).
+LIVE_LANDING = [
+    dg.AssetKey(["live", n]) for n in (*TABLES, "ground_truth_labels", "batch_manifest")
+]
 
 
 def _batches(*pairs) -> list[LiveBatch]:
@@ -104,7 +110,7 @@ def test_partial_run_config_override_keeps_env_seed_data_root_and_default_schedu
         }
     }
     result = defs.resolve_job_def("live_job").execute_in_process(
-        run_config=run_config, partition_key=LIVE_DAY.isoformat()
+        run_config=run_config, partition_key=LIVE_DAY.isoformat(), asset_selection=LIVE_LANDING
     )
     assert result.success
     zone = LandingZone(str(tmp_path))
@@ -244,7 +250,10 @@ def test_every_anomaly_type_is_accepted_by_name():
 def _launch(run_config: dict, tmp_path) -> str:
     """Run the live job with a run config; return the run's failure text (it must fail)."""
     result = defs.resolve_job_def("live_job").execute_in_process(
-        run_config=run_config, partition_key=LIVE_DAY.isoformat(), raise_on_error=False
+        run_config=run_config,
+        partition_key=LIVE_DAY.isoformat(),
+        asset_selection=LIVE_LANDING,
+        raise_on_error=False,
     )
     assert not result.success
     errors = [
@@ -283,5 +292,6 @@ def test_mistyped_run_config_is_rejected_by_dagster_before_the_run(monkeypatch, 
         defs.resolve_job_def("live_job").execute_in_process(
             run_config={"resources": {"anomaly_schedule": {"config": {"batches": bad}}}},
             partition_key=LIVE_DAY.isoformat(),
+            asset_selection=LIVE_LANDING,
         )
     assert not root.exists()
