@@ -217,17 +217,19 @@ class _Chunk:
             },
         )
         exists = np.ones(n, bool)
-        self._label(
-            "visitor_events",
-            ids,
-            twin_exists=exists & self.has_twin,
-            exists=exists,
-            modified={
-                "campaign_id": null_mask,
-                "timestamp": ts != twin_ts,
-                "session_duration": duration != twin_duration,
-            },
-        )
+        # A normal batch is its own twin: no labels, no masks to compute.
+        if self.anomaly is not None:
+            self._label(
+                "visitor_events",
+                ids,
+                twin_exists=exists & self.has_twin,
+                exists=exists,
+                modified={
+                    "campaign_id": null_mask,
+                    "timestamp": ts != twin_ts,
+                    "session_duration": duration != twin_duration,
+                },
+            )
         return table, ts
 
     # -- applications -------------------------------------------------------------------------
@@ -257,7 +259,7 @@ class _Chunk:
         if self.anomaly is AnomalyType.AGE_ERROR:
             age = np.where(under_u < a.age_error.rate, under_age, age)
         twin_status = self._status(twin_age, approve_u, reject_u)
-        status = self._status(age, approve_u, reject_u)
+        status = twin_status if age is twin_age else self._status(age, approve_u, reject_u)
         twin_limit = income // 10
         limit = twin_limit
         if self.anomaly is AnomalyType.LIMIT_SPIKE:
@@ -270,7 +272,12 @@ class _Chunk:
         ids_all = uuid4_strings(raw_id[exists | twin_exists])
         keep = np.flatnonzero(exists | twin_exists)
         pick = exists[keep]
-        visitor_ids = visitors.column("visitor_id").combine_chunks()
+        visitor_ids = visitors.column("visitor_id")
+        # The table was built from one array: use it as is (combining would copy every id).
+        if visitor_ids.num_chunks == 1:
+            visitor_ids = visitor_ids.chunk(0)
+        else:
+            visitor_ids = visitor_ids.combine_chunks()
         table = self._table(
             "applications",
             {
@@ -284,18 +291,19 @@ class _Chunk:
                 "application_status": _take(STATUSES, status[exists]),
             },
         )
-        self._label(
-            "applications",
-            ids_all,
-            twin_exists=twin_exists[keep],
-            exists=pick,
-            modified={
-                "applicant_age": (age != twin_age)[keep],
-                "req_credit_limit": (limit != twin_limit)[keep],
-                "timestamp": (ts != twin_ts)[keep],
-                "application_status": (status != twin_status)[keep],
-            },
-        )
+        if self.anomaly is not None:
+            self._label(
+                "applications",
+                ids_all,
+                twin_exists=twin_exists[keep],
+                exists=pick,
+                modified={
+                    "applicant_age": (age != twin_age)[keep],
+                    "req_credit_limit": (limit != twin_limit)[keep],
+                    "timestamp": (ts != twin_ts)[keep],
+                    "application_status": (status != twin_status)[keep],
+                },
+            )
         state = {
             "ids": ids_all,
             "keep": keep,
@@ -343,13 +351,14 @@ class _Chunk:
             },
         )
         stale = self._unstale(ts) != ts
-        self._label(
-            "accounts",
-            ids_all,
-            twin_exists=twin_exists[keep],
-            exists=exists[keep],
-            modified={"account_open_timestamp": stale[keep]},
-        )
+        if self.anomaly is not None:
+            self._label(
+                "accounts",
+                ids_all,
+                twin_exists=twin_exists[keep],
+                exists=exists[keep],
+                modified={"account_open_timestamp": stale[keep]},
+            )
         return table, {
             "ids": ids_all,
             "keep": keep,
@@ -409,16 +418,17 @@ class _Chunk:
                 "timestamp": _ts(ts[exists]),
             },
         )
-        self._label(
-            "transactions",
-            ids_all,
-            twin_exists=twin_exists[keep],
-            exists=exists[keep],
-            modified={
-                "amount": (amount != twin_amount)[keep],
-                "timestamp": (self._unstale(ts) != ts)[keep],
-            },
-        )
+        if self.anomaly is not None:
+            self._label(
+                "transactions",
+                ids_all,
+                twin_exists=twin_exists[keep],
+                exists=exists[keep],
+                modified={
+                    "amount": (amount != twin_amount)[keep],
+                    "timestamp": (self._unstale(ts) != ts)[keep],
+                },
+            )
         return table
 
     # -- helpers ------------------------------------------------------------------------------
@@ -428,10 +438,12 @@ class _Chunk:
         return 0
 
     def _stale(self, ts: np.ndarray) -> np.ndarray:
-        return ts - self._stale_us()
+        shift = self._stale_us()
+        return ts - shift if shift else ts
 
     def _unstale(self, ts: np.ndarray) -> np.ndarray:
-        return ts + self._stale_us()
+        shift = self._stale_us()
+        return ts + shift if shift else ts
 
     def _table(self, name: str, columns: dict[str, pa.Array]) -> pa.Table:
         rows = len(next(iter(columns.values())))
