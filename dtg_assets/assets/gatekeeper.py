@@ -57,12 +57,13 @@ def gatekeeper_baseline(
     """Learn the baseline from every historical partition."""
     store = GatekeeperStore(simulation.zone())
     days = _days(historical_partitions.get_partition_keys())
-    baseline = learn_baseline(store.zone, days, gatekeeper.baseline_config())
-    if not baseline.batches:
+    try:
+        baseline = learn_baseline(store.zone, days, gatekeeper.baseline_config())
+    except ValueError as exc:
         raise dg.Failure(
-            description="no historical landing data to learn from: materialize the historical "
-            f"partitions ({days[0]}...{days[-1]}) first"
-        )
+            description=f"{exc}; materialize the historical partitions "
+            f"({days[0]}...{days[-1]}) first"
+        ) from exc
     path = store.write_baseline(baseline)
     context.log.info(f"baseline learned from {len(baseline.batches)} historical batches")
     return dg.MaterializeResult(
