@@ -3,9 +3,12 @@
 ``generate --data-root DIR [--start-date YYYY-MM-DD] [--seed N] [--scale F]`` writes the whole
 default scenario (landing zone and ground truth) under the data root and prints a per-table
 summary. The start date defaults to 21 days before today (UTC) and the seed to 42, as in the
-original notebook. Every invalid argument ends the command with exit status 2 and a single
-line naming the option, the value and what is allowed; a failure while writing ends it with
-status 1 and a single line. Installed as the ``dtg-simulate`` console script too.
+original notebook. On a terminal a progress bar (batches, rows/s, ETA) is drawn on stderr;
+when stderr is not a terminal nothing is drawn. The data root is checked writable (object
+stores: credentials and endpoint from the ``AWS_*`` environment variables) before anything is
+generated. Every invalid argument ends the command with exit status 2 and a single line naming
+the option, the value and what is allowed; a failure while writing ends it with status 1 and a
+single line. Installed as the ``dtg-simulate`` console script too.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import BatchPlan
+from dtg_assets.simulation.progress import ProgressBar
 from dtg_assets.simulation.scenario import format_summary, run_scenario, summarize
+from dtg_assets.simulation.storage import DataRootError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # ScenarioConfig field -> the option that sets it, for error messages.
@@ -80,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiplies every visitor count (default: 1)",
     )
     gen.add_argument(
-        "-v", "--verbose", action="store_true", help="print each batch as it lands (stderr)"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print each batch as it lands (stderr) instead of the progress bar",
     )
     return parser
 
@@ -143,6 +152,12 @@ def generate(args: argparse.Namespace) -> int:
     """
     config = _config(args)
     _check_data_root(args.data_root)
+    try:
+        zone = LandingZone(args.data_root)
+        zone.preflight()  # before generating anything: fail in seconds, write nothing
+    except DataRootError as exc:
+        print(f"error: cannot write the scenario to {args.data_root}: {exc.why}", file=sys.stderr)
+        return EXIT_FAILED
     days = (config.end_date - config.start_date).days
     print(
         f"writing {days} days from {config.start_date.isoformat()} "
@@ -150,14 +165,18 @@ def generate(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.perf_counter()
+    bar = None if args.verbose else ProgressBar(config)
     try:
-        results = run_scenario(
-            config, args.data_root, progress=_print_batch if args.verbose else None
-        )
+        progress = _print_batch if bar is None else bar
+        results = run_scenario(config, args.data_root, progress=progress)
     except (OSError, ValueError, ImportError) as exc:
+        if bar is not None:
+            bar.close()
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"error: cannot write the scenario to {args.data_root}: {message}", file=sys.stderr)
         return EXIT_FAILED
+    if bar is not None:
+        bar.close()
     print(format_summary(summarize(results), time.perf_counter() - started))
     return EXIT_OK
 

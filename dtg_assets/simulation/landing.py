@@ -9,8 +9,13 @@ Layout under a data root (a local path or an fsspec URI such as ``memory://dtg``
 
 Every file is first written under a hidden temporary name (leading ``.``, ending ``.tmp``),
 which Spark, DuckDB's ``*.parquet`` globs and pyarrow datasets all ignore, then renamed into
-place. Writing a day again replaces exactly that day's files (by batch-id prefix, in every date
-directory) and never touches another day's: re-running is safe.
+place when the whole day is generated (on an object store: copied server-side, which creates
+the object atomically, then the temporary deleted); the day's manifest comes last, so a day with
+a manifest is complete. Writing a day again replaces exactly that day's files (by batch-id
+prefix, in every date directory) and never touches another day's: re-running is safe, and so
+are two writers of the same day at once (same data, same names; neither deletes the other's
+temporaries, see :class:`~dtg_assets.simulation.storage.WriterLock`). The root is checked
+writable before anything is generated (:meth:`LandingZone.preflight`).
 """
 
 from __future__ import annotations
@@ -43,13 +48,23 @@ from dtg_assets.simulation.schemas import (
     TABLE_SCHEMAS,
     TABLES,
 )
-from dtg_assets.simulation.storage import BackgroundWriter, ParquetSink, Storage
+from dtg_assets.simulation.storage import (
+    BackgroundWriter,
+    DataRootError,
+    ParquetSink,
+    Storage,
+    WriterLock,
+)
 
 _EPOCH = dt.date(1970, 1, 1)
 # Files of batches up to this size are encoded in memory and written by a background thread;
 # bigger batches stream to disk chunk by chunk, so memory stays bounded at any scale.
 BUFFERED_VISITORS = 2 * CHUNK_VISITORS
 PREVIEW_ROWS = 5
+# Hidden directory of the writers' lock files, under the data root.
+LOCK_DIR = ".dtg-writers"
+# On an object store (no locks) a temporary this old is taken as left by a killed writer.
+STALE_TEMP_AGE = dt.timedelta(hours=6)
 
 
 @dataclass
@@ -93,9 +108,29 @@ class LandingZone:
 
     def __init__(self, root: str, storage_options: dict | None = None) -> None:
         self.uri = str(root)
-        self.fs, path = fsspec.core.url_to_fs(self.uri, **(storage_options or {}))
+        options = dict(storage_options or {})
+        if fsspec.core.split_protocol(self.uri)[0] in ("s3", "s3a"):
+            # Other processes write the same prefixes (parallel runs): never trust a cached
+            # listing. Endpoint and credentials come from the AWS_* environment variables.
+            options.setdefault("use_listings_cache", False)
+        try:
+            self.fs, path = fsspec.core.url_to_fs(self.uri, **options)
+        except ImportError as exc:
+            raise DataRootError(self.uri, f"{exc} (for S3: pip install 'dtg_assets[s3]')") from None
         self.root = path.rstrip("/")
         self.storage = Storage(self.fs)
+        self._writable = False
+
+    def preflight(self) -> None:
+        """Check once that the root can be written; cheap, and done before generating.
+
+        Raises:
+            DataRootError: If the root is a file, cannot be created or written, or its object
+                store is unreachable, has no such bucket or refuses the credentials.
+        """
+        if not self._writable:
+            self.storage.preflight(self.root, self.uri)
+            self._writable = True
 
     def path(self, *parts: str) -> str:
         """Filesystem path of a location under the root."""
@@ -183,9 +218,11 @@ class LandingZone:
 
         Raises:
             ValueError: If the day does not belong to the window.
+            DataRootError: If the data root cannot be written (nothing is generated).
         """
         plans = plan_day(config, day, window)
         window = plans[0].window
+        self.preflight()
         writer = _DayWriter(self)
         manifest_rows = []
         by_anomaly: collections.Counter[str] = collections.Counter()
@@ -234,17 +271,23 @@ class LandingZone:
 
     def _stale_files(self, window: Window, day: dt.date, keep: set[str]) -> list[str]:
         prefix = batch_prefix(window, day)
-        stale = []
+        stale, temps = [], []
         for table in TABLES:
             base = self.table_dir(table)
-            for name_prefix, suffix in ((prefix, ".parquet"), (f".{prefix}", ".tmp")):
-                found = self.storage.find_in_subdirs(base, "date=", name_prefix, suffix)
-                stale.extend(p for p in found if p not in keep)
+            found = self.storage.find_in_subdirs(base, "date=", prefix, ".parquet")
+            stale.extend(p for p in found if p not in keep)
+            temps += self.storage.find_in_subdirs(base, "date=", f".{prefix}", ".tmp")
         # Ground-truth temporaries left by a killed write of this day (the files themselves
         # are overwritten by the rename, but their temporaries would otherwise stay forever).
         gt_tmp = f".{Window(window).value}-{day:%Y%m%d}.parquet."
-        found = self.storage.find_in_subdirs(self.path("ground_truth"), "", gt_tmp, ".tmp")
-        stale.extend(p for p in found if p not in keep)
+        temps += self.storage.find_in_subdirs(self.path("ground_truth"), "", gt_tmp, ".tmp")
+        # Only temporaries of dead writers: another live writer of this day must keep its own.
+        lock_dir = self.path(LOCK_DIR)
+        stale += [
+            p
+            for p in temps
+            if p not in keep and not self.storage.temp_in_use(p, lock_dir, STALE_TEMP_AGE)
+        ]
         return sorted(stale)
 
     def write_days(
@@ -302,6 +345,8 @@ class _DayWriter:
         self.zone = zone
         self.storage = zone.storage
         self.token = secrets.token_hex(4)
+        # Taken before the first temporary exists, released after the last is renamed.
+        self.lock = WriterLock(self.storage, zone.path(LOCK_DIR), self.token)
         self.open: dict[tuple[str, str], tuple[ParquetSink, str, str]] = {}
         self.streams: list[tuple[ParquetSink, str, str]] = []
         self.staged: list[tuple[str, str]] = []  # (temporary, final)
@@ -390,7 +435,9 @@ class _DayWriter:
         for tmp, final in self.staged:
             self.storage.rename(tmp, final)
         for path in stale:
-            self.storage.remove(path)
+            # Another writer of the day may be cleaning up the same leftovers.
+            self.storage.remove(path, missing_ok=True)
+        self.lock.release()
         return stale
 
     def abort(self) -> None:
@@ -404,7 +451,8 @@ class _DayWriter:
         self.streams.clear()
         for tmp, _ in self.staged:
             if self.storage.exists(tmp):
-                self.storage.remove(tmp)
+                self.storage.remove(tmp, missing_ok=True)
+        self.lock.release()
 
 
 def read_parquet_files(

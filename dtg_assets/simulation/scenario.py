@@ -54,12 +54,14 @@ def run_scenario(
 
     Raises:
         ValueError: If a day is outside the scenario or not in the window given with it.
+        DataRootError: If the data root cannot be written (checked before generating).
     """
     if days is None:
         pairs = scenario_days(config)
     else:
         pairs = [d if isinstance(d, tuple) else (d, window_of(config, d)) for d in days]
     zone = LandingZone(data_root, storage_options)
+    zone.preflight()  # a bad root fails here, before any day is generated or forked
     if workers <= 1 or len(pairs) <= 1 or isinstance(zone.fs, MemoryFileSystem):
         return zone.write_days(config, pairs, progress)
     return _write_days_in_parallel(config, zone, pairs, progress, storage_options, workers)

@@ -5,19 +5,34 @@ pure-Python file objects, ``glob`` and ``info`` calls cost more than generating 
 the hundreds of small files a scenario lands. :class:`Storage` therefore goes straight to ``os``
 and to pyarrow's native file streams when the filesystem is local, and through fsspec otherwise;
 the semantics (atomic rename, listing by name prefix) are the same on both paths.
+
+Object stores have no rename: there a "rename" is a server-side copy (which creates the final
+object atomically: a reader sees the previous object or the new one, never part of one) and a
+delete. Two more things keep concurrent and failed writes safe: :meth:`Storage.preflight`
+proves, before anything is generated, that the root can be written (a clear
+:class:`DataRootError` otherwise), and every writer holds a :class:`WriterLock`, so a writer
+cleaning up temporaries left by a killed one never deletes those of a live one.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import datetime as dt
 import os
+import secrets
 from concurrent.futures import Future, ThreadPoolExecutor
+from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: other writers' temporaries are kept
+    fcntl = None
 
 # Parquet writer options, chosen by measurement (benchmarks/bench_engine.py): dictionary
 # encoding only pays off for the low-cardinality string columns; trying it on UUIDs and
@@ -233,12 +248,73 @@ class Storage:
         else:
             self.fs.mv(source, target)
 
-    def remove(self, path: str) -> None:
-        """Delete a file."""
+    def remove(self, path: str, missing_ok: bool = False) -> None:
+        """Delete a file (one already gone is fine with ``missing_ok``: a concurrent cleaner)."""
+        try:
+            if self.local:
+                os.remove(path)
+            else:
+                self.fs.rm(path)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+
+    def preflight(self, root: str, uri: str) -> None:
+        """Prove the data root can be written, before anything is generated.
+
+        Locally the root is created if missing and a hidden probe file is written and deleted
+        in it; on an object store a hidden probe object is put and deleted under the root and
+        the root is listed, with no retries, so missing credentials, an unreachable endpoint,
+        a missing bucket or denied access fail in seconds rather than after the first batch.
+
+        Args:
+            root: Filesystem path of the root.
+            uri: How to name the root in messages.
+
+        Raises:
+            DataRootError: Naming the root and what is wrong (never a credential).
+        """
+        probe = f"{root}/.dtg-write-probe-{secrets.token_hex(4)}"
+        if not self.local:
+            _preflight_remote(_fail_fast(self.fs), root, probe, uri)
+            return
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise DataRootError(uri, "it is a file; a directory (new or existing) is needed")
+        try:
+            os.makedirs(root, exist_ok=True)
+        except OSError as exc:
+            raise DataRootError(uri, f"cannot create it: {_reason(exc)}") from None
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            os.remove(probe)
+        except OSError as exc:
+            raise DataRootError(uri, f"not writable: {_reason(exc)}") from None
+
+    def temp_in_use(self, path: str, lock_dir: str, max_age: dt.timedelta) -> bool:
+        """Whether a temporary file may still belong to a live writer (so must be kept).
+
+        Locally a temporary ``.<name>.<token>.tmp`` is live while its writer holds the lock of
+        its token (:class:`WriterLock`; the kernel drops it when the writer dies). An object
+        store has no such lock: a temporary is taken as abandoned once older than ``max_age``.
+
+        Args:
+            path: The temporary file.
+            lock_dir: Directory of the writers' lock files.
+            max_age: Age after which a remote temporary is abandoned.
+
+        Returns:
+            True unless the temporary is certainly abandoned.
+        """
         if self.local:
-            os.remove(path)
-        else:
-            self.fs.rm(path)
+            token = path.rsplit(".", 2)[-2]
+            return _lock_held(f"{lock_dir}/{token}.lock")
+        try:
+            modified = self.fs.modified(path)
+        except (OSError, NotImplementedError, ValueError, KeyError):
+            return True
+        if modified.tzinfo is None:
+            modified = modified.replace(tzinfo=dt.UTC)
+        return dt.datetime.now(dt.UTC) - modified < max_age
 
     def exists(self, path: str) -> bool:
         """Whether a file or directory exists."""
@@ -277,3 +353,148 @@ class Storage:
                 if e.name.startswith(name_prefix) and e.name.endswith(suffix) and e.is_file()
             )
         return sorted(found)
+
+
+class DataRootError(OSError):
+    """The data root cannot be used: a file, not creatable, not writable or unreachable.
+
+    Args:
+        uri: The data root as the user gave it.
+        why: What is wrong, for a person (never a credential).
+    """
+
+    def __init__(self, uri: str, why: str) -> None:
+        super().__init__(f"cannot use the data root {uri}: {why}")
+        self.uri, self.why = uri, why
+
+
+class WriterLock:
+    """Marks one writer's temporary files as in use: an exclusive ``flock`` on a lock file.
+
+    The lock file is ``<lock_dir>/<token>.lock``, the token being the one in the writer's
+    temporary names. The kernel releases the lock when the process dies, even by SIGKILL, so a
+    later writer can tell a killed writer's temporaries (delete) from a live one's (keep). On
+    an object store it does nothing (see :meth:`Storage.temp_in_use`).
+
+    Args:
+        storage: The data root's storage.
+        lock_dir: Directory of the lock files (hidden, under the data root).
+        token: The writer's token.
+    """
+
+    def __init__(self, storage: Storage, lock_dir: str, token: str) -> None:
+        self.path = f"{lock_dir}/{token}.lock"
+        self._fd: int | None = None
+        if storage.local and fcntl is not None:
+            os.makedirs(lock_dir, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd = fd
+
+    def release(self) -> None:
+        """Delete the lock file and drop the lock (idempotent)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _lock_held(path: str) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False  # never locked, or released by a writer that finished
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True  # no flock on this filesystem: keep, never delete a live writer's file
+    else:
+        # Its writer is dead: the lock file goes with its temporaries.
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# botocore/aiohttp exception class names, matched by name so that no S3 library is imported.
+_NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"}
+_UNREACHABLE = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ClientConnectorError",
+    "ServerDisconnectedError",
+}
+
+
+def _fail_fast(fs: fsspec.AbstractFileSystem) -> fsspec.AbstractFileSystem:
+    """The same filesystem, configured to fail at once instead of retrying (S3 only)."""
+    if "s3" not in fs.protocol and "s3a" not in fs.protocol:
+        return fs
+    options = dict(getattr(fs, "storage_options", {}))
+    config = {**options.get("config_kwargs", {}), "retries": {"max_attempts": 1}}
+    options.update(
+        config_kwargs=config,
+        retries=1,
+        connect_timeout=5,
+        read_timeout=20,
+        skip_instance_cache=True,
+        use_listings_cache=False,
+    )
+    return type(fs)(**options)
+
+
+def endpoint_of(fs: fsspec.AbstractFileSystem) -> str:
+    """Where an object store is reached, without any user info (for messages)."""
+    options = getattr(fs, "storage_options", {})
+    client = options.get("client_kwargs", {}) or {}
+    url = options.get("endpoint_url") or client.get("endpoint_url")
+    url = url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not url:
+        return "the default AWS endpoint"
+    parts = urlsplit(url)
+    host = f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+    return urlunsplit(parts._replace(netloc=host, query="", fragment=""))
+
+
+def _preflight_remote(fs: fsspec.AbstractFileSystem, root: str, probe: str, uri: str) -> None:
+    try:
+        with fs.open(probe, "wb") as handle:
+            handle.write(b"dtg")
+        fs.ls(root, detail=False)  # listing is needed too (finding a day's files)
+        fs.rm(probe)
+    except Exception as exc:
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if names & _NO_CREDENTIALS:
+            why = (
+                "no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE)"
+            )
+        elif names & _UNREACHABLE or "ConnectionError" in names:
+            why = f"cannot reach the object store at {endpoint_of(fs)} (AWS_ENDPOINT_URL)"
+        elif isinstance(exc, FileNotFoundError) and "s3" in fs.protocol:
+            bucket = root.split("/", 1)[0]
+            why = f"bucket {bucket!r} does not exist at {endpoint_of(fs)}"
+        elif isinstance(exc, PermissionError):
+            why = f"access denied ({_reason(exc)}): check the credentials' permissions"
+        else:
+            why = f"{type(exc).__name__}: {_reason(exc)}"
+        raise DataRootError(uri, why) from None
