@@ -11,6 +11,7 @@ verifies what already landed without writing anything.
 """
 
 import datetime as dt
+import time
 from typing import Any
 
 import dagster as dg
@@ -22,6 +23,7 @@ from dtg_assets.resources import AnomalyScheduleResource, SimulationResource, bu
 from dtg_assets.simulation.landing import DayResult
 from dtg_assets.simulation.plan import Window
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLE_SCHEMAS, TABLES
+from dtg_assets.simulation.storage import DataRootError
 from dtg_assets.simulation.verify import CHECK_SPECS, verify_day
 
 GROUND_TRUTH = ("ground_truth_labels", "batch_manifest")
@@ -223,17 +225,27 @@ def build_landing_asset(
         anomaly_schedule: AnomalyScheduleResource,
     ):
         config = build_scenario(simulation, anomaly_schedule)
-        zone = simulation.zone()
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         selected = context.selected_asset_keys
+        try:
+            zone = simulation.zone()
+            if selected:
+                zone.preflight()  # a bad data root fails the run before anything is generated
+        except DataRootError as exc:
+            raise dg.Failure(description=f"{exc}; nothing was written") from None
         if selected:
-            for day in days:
+            for i, day in enumerate(days, 1):
+                started = time.perf_counter()
                 result = zone.write_day(config, day, window)
+                elapsed = time.perf_counter() - started
                 rows = ", ".join(f"{result.rows(t)} {t}" for t in TABLES)
+                total = sum(result.rows(t) for t in TABLES)
                 labels = sum(result.labels_by_anomaly.values())
+                # One line per day: the progress of a long range run, with its throughput.
                 context.log.info(
-                    f"{window.value} {day}: landed {rows} in {len(result.manifest)} batches; "
-                    f"{labels} labels"
+                    f"{window.value} {day} (day {i}/{len(days)}): landed {rows} in "
+                    f"{len(result.manifest)} batches; {labels} labels; {elapsed:.2f} s, "
+                    f"{total / max(elapsed, 1e-9):,.0f} rows/s"
                 )
                 for name in names:
                     key = asset_key(window, name)

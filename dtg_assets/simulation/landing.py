@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from dtg_assets.simulation.storage import (
 )
 
 _EPOCH = dt.date(1970, 1, 1)
+_BATCH_FILE = re.compile(r"(historical|live)-\d{8}-\d{4}\.parquet")
 # Files of batches up to this size are encoded in memory and written by a background thread;
 # bigger batches stream to disk chunk by chunk, so memory stays bounded at any scale.
 BUFFERED_VISITORS = 2 * CHUNK_VISITORS
@@ -159,6 +161,32 @@ class LandingZone:
         """
         prefix = batch_prefix(window, day)
         return self.storage.find_in_subdirs(self.table_dir(table), "date=", prefix, ".parquet")
+
+    def foreign_files(self, table: str, window: Window | str, day: dt.date) -> list[str]:
+        """Files no writer of the landing zone made, in the date directories of one day.
+
+        The directories searched are the day's own date and every date its batches landed
+        rows on. A file is foreign unless it is named like a batch file
+        (``<window>-YYYYMMDD-HHMM.parquet``) or hidden (leading ``.`` or ``_``, which readers
+        skip). Foreign files are never read by :meth:`read_day`, but directory readers (pyarrow
+        datasets, Spark) would choke on them or count their rows.
+
+        Args:
+            table: Landing table.
+            window: Historical or live.
+            day: The batches' day.
+
+        Returns:
+            Their user-facing locations, sorted.
+        """
+        dirs = {p.rsplit("/", 1)[0] for p in self.day_files(table, window, day)}
+        dirs.add(f"{self.table_dir(table)}/date={day.isoformat()}")
+        return sorted(
+            self.uri_of(f"{d}/{name}")
+            for d in dirs
+            for name in self.storage.list_files(d)
+            if not name.startswith((".", "_")) and not _BATCH_FILE.fullmatch(name)
+        )
 
     def labels_path(self, window: Window | str, day: dt.date) -> str:
         """Ground-truth labels file of one window's day."""

@@ -316,6 +316,19 @@ class Storage:
             modified = modified.replace(tzinfo=dt.UTC)
         return dt.datetime.now(dt.UTC) - modified < max_age
 
+    def list_files(self, directory: str) -> list[str]:
+        """Names of the files directly in a directory (missing: none)."""
+        if self.local:
+            try:
+                return sorted(e.name for e in os.scandir(directory) if e.is_file())
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        try:
+            entries = self.fs.ls(directory, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(e["name"].rsplit("/", 1)[-1] for e in entries if e["type"] == "file")
+
     def exists(self, path: str) -> bool:
         """Whether a file or directory exists."""
         return os.path.exists(path) if self.local else self.fs.exists(path)

@@ -6,7 +6,9 @@ against the manifest, visitors against the schedule, scheduled batches present, 
 keys, referential integrity by batch, one account per approved application, labels consistent
 with what landed) and statistical ones (funnel ratios within ``Z_BOUND`` standard errors of the
 configured rates, accounting for each batch's anomaly). An unreadable file fails the checks of
-its table with a message naming it, instead of crashing.
+its table with a message naming it, instead of crashing; so does a foreign file (a stray CSV,
+another tool's Parquet) in a date directory the day landed in, which these checks never read
+but a directory reader downstream would.
 """
 
 from __future__ import annotations
@@ -106,6 +108,15 @@ class _Day:
                 self.frames[name] = read().to_pandas()
             except ValueError as exc:
                 self.errors[name] = str(exc)
+        for table in TABLES:
+            # Never read by these checks, but directory readers downstream would read them.
+            foreign = zone.foreign_files(table, window, day)
+            if foreign:
+                shown = ", ".join(foreign[:5]) + (
+                    f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+                )
+                problem = f"foreign file(s) among {table}'s landing files: {shown}"
+                self.errors[table] = "; ".join(filter(None, (self.errors.get(table), problem)))
 
 
 def verify_day(
