@@ -16,12 +16,12 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from dtg_assets.gatekeeper.frames import Frames, prepare, read_days, split
-from dtg_assets.gatekeeper.profile import ID_COLUMNS, LINEAGE_COLUMNS, kind, shapes
+from dtg_assets.gatekeeper.frames import Frames, TableRows, prepare, read_days
+from dtg_assets.gatekeeper.profile import ID_COLUMNS, LINEAGE_COLUMNS, kind, shape_array
 from dtg_assets.gatekeeper.stats import MAD_TO_SD, robust_summary
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
@@ -79,7 +79,7 @@ class Distribution(Model):
     values: list[float] = []
 
     @classmethod
-    def of(cls, values: np.ndarray | pd.Series, probs: tuple[float, ...]) -> Distribution:
+    def of(cls, values: np.ndarray, probs: tuple[float, ...]) -> Distribution:
         """Summarise observations (NaNs ignored)."""
         return cls(**robust_summary(np.asarray(values, dtype=np.float64), probs))
 
@@ -210,8 +210,26 @@ class Baseline(Model):
         return cls.model_validate_json(text)
 
 
+def _ranked(values: pa.Array, counts: np.ndarray) -> dict[str, int]:
+    """Value -> count, most frequent first, ties in order of first appearance."""
+    order = np.argsort(-counts, kind="stable")
+    names = values.to_pylist()
+    return {str(names[i]): int(counts[i]) for i in order}
+
+
+def _distinct_counts(values: pa.ChunkedArray) -> np.ndarray:
+    """How often each distinct present value occurs (NaN is missing; -0.0 equals 0.0)."""
+    t = values.type
+    if pa.types.is_floating(t) or (pa.types.is_integer(t) and values.null_count):
+        # As pandas counts them: integers with nulls become floats.
+        x = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.unique(x[~np.isnan(x)], return_counts=True)[1]
+    counted = pc.value_counts(values)
+    return counted.field("counts").filter(counted.field("values").is_valid()).to_numpy()
+
+
 def column_profile(
-    values: pd.Series, column: str, dtype: pa.DataType, config: BaselineConfig
+    values: pa.ChunkedArray, column: str, dtype: pa.DataType, config: BaselineConfig
 ) -> ColumnProfile:
     """Profile one column: type kind, nulls, and a value or shape domain for strings.
 
@@ -225,21 +243,30 @@ def column_profile(
         The profile.
     """
     k = kind(dtype)
-    present = values.dropna()
-    counts = present.value_counts()
     domain = shape_counts = None
     shape_singletons = 0
     if k == "string" and column not in ID_COLUMNS | LINEAGE_COLUMNS:
+        counted = pc.value_counts(values)
+        present = counted.field("values").is_valid()
+        distinct_values = counted.field("values").filter(present)
+        counts = counted.field("counts").filter(present).to_numpy()
         if len(counts) <= config.max_domain_values:
-            domain = {str(v): int(c) for v, c in counts.items()}
+            domain = _ranked(distinct_values, counts)
         else:
-            sc = shapes(present).value_counts()
-            shape_counts = {str(v): int(c) for v, c in sc.items()}
-            shape_singletons = int((sc == 1).sum())
+            # Shapes of the distinct values, weighted by their counts: first appearances of
+            # shapes keep the order they have over the rows.
+            codes = pc.dictionary_encode(shape_array(distinct_values))
+            index = codes.indices.to_numpy(zero_copy_only=False)
+            per_shape = np.zeros(len(codes.dictionary), dtype=np.int64)
+            np.add.at(per_shape, index, counts)
+            shape_counts = _ranked(codes.dictionary, per_shape)
+            shape_singletons = int((per_shape == 1).sum())
+    else:
+        counts = _distinct_counts(values)
     return ColumnProfile(
         kind=k,
         rows=len(values),
-        nulls=int(values.isna().sum()),
+        nulls=int(pc.sum(pc.is_null(values, nan_is_null=True)).as_py() or 0),
         distinct=len(counts),
         singletons=int((counts == 1).sum()),
         domain=domain,
@@ -249,12 +276,12 @@ def column_profile(
 
 
 def table_profile(
-    frame: pd.DataFrame, table: str, schema: pa.Schema, config: BaselineConfig
+    rows: TableRows, table: str, schema: pa.Schema, config: BaselineConfig
 ) -> TableProfile:
     """Profile one landing table (its schema columns; derived columns are skipped).
 
     Args:
-        frame: The prepared history of the table.
+        rows: The prepared history of the table.
         table: Its name.
         schema: The Arrow schema it was read with.
         config: Baseline definitions.
@@ -262,11 +289,15 @@ def table_profile(
     Returns:
         The profile.
     """
+    key = rows.column(PRIMARY_KEY[table]).combine_chunks()
+    distinct_keys = len(pc.dictionary_encode(key, null_encoding="encode").dictionary)
     return TableProfile(
-        rows=len(frame),
-        columns={f.name: column_profile(frame[f.name], f.name, f.type, config) for f in schema},
-        duplicate_keys=int(frame[PRIMARY_KEY[table]].duplicated().sum()),
-        ingestion_lag_seconds=Distribution.of(frame["_lag_s"], config.quantile_probs),
+        rows=len(rows),
+        columns={
+            f.name: column_profile(rows.column(f.name), f.name, f.type, config) for f in schema
+        },
+        duplicate_keys=len(rows) - distinct_keys,
+        ingestion_lag_seconds=Distribution.of(rows.floats("_lag_s"), config.quantile_probs),
     )
 
 
@@ -277,50 +308,48 @@ def _rate(per_batch: list[tuple[int, int]], probs: tuple[float, ...]) -> Rate:
     return Rate(successes=s, trials=n, per_batch=Distribution.of(np.array(rates), probs))
 
 
+def _per_batch(events: np.ndarray, trials: np.ndarray) -> list[tuple[int, int]]:
+    return [(int(k), int(n)) for k, n in zip(events, trials, strict=True)]
+
+
 def learn_from_frames(
     frames: Frames, schemas: Mapping[str, pa.Schema], config: BaselineConfig, days: list[dt.date]
 ) -> Baseline:
-    """Learn a baseline from prepared historical frames.
+    """Learn a baseline from prepared historical rows.
 
     Args:
         frames: Output of :func:`dtg_assets.gatekeeper.frames.prepare`.
         schemas: Arrow schema of each table as read.
         config: What to measure.
-        days: The historical days the frames cover (recorded in the baseline).
+        days: The historical days the rows cover (recorded in the baseline).
 
     Returns:
         The baseline.
     """
     q = config.quantile_probs
-    batches = split(frames)
-    vis, apps, txn = frames["visitor_events"], frames["applications"], frames["transactions"]
-    cut = config.short_session_seconds
-    counts = {name: [] for name in ("short", "conv", "appr", "txn", "unappr")}
-    for b in batches.values():
-        bv, ba, bc = b["visitor_events"], b["applications"], b["accounts"]
-        counts["short"].append((int((bv["session_duration"] < cut).sum()), len(bv)))
-        counts["conv"].append((len(ba), len(bv)))
-        counts["appr"].append((int((ba["application_status"] == "approved").sum()), len(ba)))
-        counts["txn"].append((int(bc["_transacts"].sum()), len(bc)))
-        counts["unappr"].append((int((bc["_app_status"] != "approved").sum()), len(bc)))
+    vis, apps, acc = frames["visitor_events"], frames["applications"], frames["accounts"]
+    txn = frames["transactions"]
+    with np.errstate(invalid="ignore"):
+        short = vis.count(vis.floats("session_duration") < config.short_session_seconds)
+    approved = apps.count(apps.equals("application_status", "approved"))
+    transacting = acc.count(acc.derived["_transacts"])
+    unapproved = acc.count(~acc.derived["_approved"])
     return Baseline(
         config=config,
         days=sorted(days),
-        batches=list(batches),
+        batches=list(frames.batches),
         tables={t: table_profile(frames[t], t, schemas[t], config) for t in TABLES},
-        visitors_per_batch=Distribution.of(
-            np.array([len(b["visitor_events"]) for b in batches.values()]), q
-        ),
-        session_seconds=Distribution.of(vis["session_duration"], q),
-        short_sessions=_rate(counts["short"], q),
-        conversion=_rate(counts["conv"], q),
-        approval=_rate(counts["appr"], q),
-        transaction=_rate(counts["txn"], q),
-        unapproved_accounts=_rate(counts["unappr"], q),
-        applicant_age=Distribution.of(apps["applicant_age"], q),
-        limit_share_of_income=Distribution.of(apps["_limit_share"], q),
-        amount=Distribution.of(txn["amount"], q),
-        amount_to_limit=Distribution.of(txn["_amount_to_limit"], q),
+        visitors_per_batch=Distribution.of(vis.sizes, q),
+        session_seconds=Distribution.of(vis.floats("session_duration"), q),
+        short_sessions=_rate(_per_batch(short, vis.sizes), q),
+        conversion=_rate(_per_batch(apps.sizes, vis.sizes), q),
+        approval=_rate(_per_batch(approved, apps.sizes), q),
+        transaction=_rate(_per_batch(transacting, acc.sizes), q),
+        unapproved_accounts=_rate(_per_batch(unapproved, acc.sizes), q),
+        applicant_age=Distribution.of(apps.floats("applicant_age"), q),
+        limit_share_of_income=Distribution.of(apps.floats("_limit_share"), q),
+        amount=Distribution.of(txn.floats("amount"), q),
+        amount_to_limit=Distribution.of(txn.floats("_amount_to_limit"), q),
     )
 
 

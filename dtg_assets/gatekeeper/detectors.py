@@ -1,9 +1,10 @@
 """The detectors: named rules in four families, built from a baseline and a rule set.
 
 :func:`build_detectors` turns ``(baseline, rules)`` into a list of :class:`Detector`, each a
-named function from one batch's frames to a :class:`~dtg_assets.gatekeeper.verdicts.Finding`.
-Detectors see only landing rows (grouped by their ``batch_id``) and the baseline; nothing about
-the schedule or the ground truth.
+named function from prepared landing rows to one
+:class:`~dtg_assets.gatekeeper.verdicts.Finding` per batch. Detectors see only landing rows
+(told apart by their ``batch_id``) and the baseline; nothing about the schedule or the ground
+truth.
 
 - technical: ``schema:<table>``, ``completeness:<table>.<column>``,
   ``domain:<table>.<column>``, ``format:<table>.<column>``, ``uniqueness:<table>.<key>``;
@@ -19,40 +20,33 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile, Distribution
 from dtg_assets.gatekeeper.frames import Frames
-from dtg_assets.gatekeeper.profile import schema_kinds, shapes, unseen_rate
+from dtg_assets.gatekeeper.profile import schema_kinds, shape_array, unseen_rate
+from dtg_assets.gatekeeper.rows import TableRows, last_available, median
 from dtg_assets.gatekeeper.rules import CountRule, FenceRule, Rules
-from dtg_assets.gatekeeper.verdicts import (
-    Finding,
-    Target,
-    bound_test,
-    count_test,
-    last_available,
-    rate_test,
-)
+from dtg_assets.gatekeeper.verdicts import Finding, Target, bound_test, count_tests, rate_test
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
-Check = Callable[[str, Frames, Mapping[str, pa.Schema]], Finding]
+Check = Callable[[Frames, Mapping[str, pa.Schema]], list[Finding]]
 
 
 @dataclass(frozen=True)
 class Detector:
-    """A named rule applied to one batch at a time.
+    """A named rule applied to every batch of some prepared landing rows.
 
     Attributes:
         target: Name, family, table and metric of the rule.
-        check: Batch id, the batch's frames and the tables' schemas -> finding.
-        annotate: Optional step run once on a whole day's frames before they are split into
-            batches, adding per-record columns the check reads (vectorised once, not per batch).
+        check: The prepared rows and the tables' schemas -> one finding per batch, in the
+            order of ``Frames.batches`` (vectorised over the batches, not run per batch).
     """
 
     target: Target
     check: Check
-    annotate: Callable[[Frames], None] | None = None
 
     @property
     def name(self) -> str:
@@ -60,26 +54,22 @@ class Detector:
         return self.target.detector
 
 
-def _detector(
-    name: str,
-    family: str,
-    table: str,
-    metric: str,
-    check: Check,
-    annotate: Callable[[Frames], None] | None = None,
-) -> Detector:
-    return Detector(Target(name, family, table, metric), check, annotate)
+def _detector(name: str, family: str, table: str, metric: str, check: Check) -> Detector:
+    return Detector(Target(name, family, table, metric), check)
 
 
 # -- technical -------------------------------------------------------------------------------
 def _schema(b: Baseline, table: str) -> Detector:
     expected = {c: p.kind for c, p in b.tables[table].columns.items()}
 
-    def check(batch: str, f: Frames, schemas: Mapping[str, pa.Schema]) -> Finding:
+    def check(f: Frames, schemas: Mapping[str, pa.Schema]) -> list[Finding]:
         seen = schema_kinds(schemas[table])
         bad = sorted(c for c in expected.keys() | seen.keys() if expected.get(c) != seen.get(c))
         detail = "; ".join(f"{c}: {expected.get(c)} -> {seen.get(c)}" for c in bad)
-        return bound_test(d.target, batch, len(bad), 0.0, None, 0.0, len(f[table]), None, detail)
+        return [
+            bound_test(d.target, batch, len(bad), 0.0, None, 0.0, int(n), None, detail)
+            for batch, n in zip(f.batches, f[table].sizes, strict=True)
+        ]
 
     d = _detector(f"schema:{table}", "technical", table, "mismatched_columns", check)
     return d
@@ -88,16 +78,31 @@ def _schema(b: Baseline, table: str) -> Detector:
 def _completeness(b: Baseline, table: str, column: str, rule: CountRule) -> Detector:
     prof = b.tables[table].columns[column]
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
-        frame = f[table]
-        bad = frame[column].isna() if column in frame else pd.Series(True, index=frame.index)
-        return count_test(
-            d.target, batch, frame, bad, PRIMARY_KEY[table], (prof.nulls, prof.rows),
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
+        rows = f[table]
+        bad = rows.isna(column) if column in rows else np.ones(len(rows), dtype=bool)
+        return count_tests(
+            d.target, f.batches, rows, bad, PRIMARY_KEY[table], (prof.nulls, prof.rows),
             rule.z, rule.min_count, detail=f"null {column}",
         )  # fmt: skip
 
     d = _detector(f"completeness:{table}.{column}", "technical", table, "null_rate", check)
     return d
+
+
+def _unknown(rows: TableRows, column: str, known: pa.Array, by_shape: bool) -> np.ndarray:
+    """Present values outside ``known`` (by their shape when ``by_shape``)."""
+    values = rows.column(column).combine_chunks()
+    if not by_shape:
+        inside = _bools(pc.is_in(values, value_set=known.cast(values.type)))
+        return ~inside & _bools(values.is_valid())
+    # Shapes of the distinct values only: a column repeats its values many times over.
+    codes = pc.dictionary_encode(values)
+    seen = _bools(pc.is_in(shape_array(codes.dictionary), value_set=known))
+    if not seen.size:
+        return np.zeros(len(values), dtype=bool)
+    index = codes.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    return ~seen[index] & _bools(values.is_valid())
 
 
 def _domain(b: Baseline, table: str, column: str, prof: ColumnProfile, rule: CountRule) -> Detector:
@@ -108,38 +113,40 @@ def _domain(b: Baseline, table: str, column: str, prof: ColumnProfile, rule: Cou
     else:
         name, metric, known = f"format:{table}.{column}", "unknown_shape_rate", set(prof.shapes)
         base = unseen_rate(prof.rows - prof.nulls, len(known), prof.shape_singletons, support)
-    flag_col = f"_{name}"
+    known_values = pa.array(sorted(known), pa.string())
 
-    def annotate(f: Frames) -> None:
-        frame = f[table]
-        if column not in frame:
-            frame[column] = pd.Series(pd.NA, index=frame.index, dtype="string")
-        values = frame[column].astype("string")
-        values = values if prof.domain is not None else shapes(values)
-        frame[flag_col] = (values.notna() & ~values.isin(known)).to_numpy(dtype=bool)
-
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
-        frame = f[table]
-        # Only the columns the test reads: copying whole frames per detector is the hot spot.
-        present = frame.loc[frame[column].notna(), [key, "_available", flag_col]]
-        return count_test(
-            d.target, batch, present, present[flag_col], key, base, rule.z, rule.min_count,
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
+        rows = f[table]
+        bad = _unknown(rows, column, known_values, prof.domain is None)
+        return count_tests(
+            d.target, f.batches, rows, bad, key, base, rule.z, rule.min_count,
             detail=f"{column} outside the {len(known)} historical {metric.split('_')[1]}s",
+            scope=~rows.isna(column),
         )  # fmt: skip
 
-    d = _detector(name, "technical", table, metric, check, annotate)
+    d = _detector(name, "technical", table, metric, check)
     return d
+
+
+def _duplicated(rows: TableRows, key: str) -> np.ndarray:
+    """Rows whose key occurs more than once in their batch (a null key repeats a null)."""
+    codes = pc.dictionary_encode(rows.column(key).combine_chunks(), null_encoding="encode")
+    index = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    keys = rows.codes * max(len(codes.dictionary), 1) + index
+    if keys.size and keys.max() < 8 * keys.size + 1024:
+        return np.bincount(keys)[keys] > 1
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return counts[inverse] > 1
 
 
 def _uniqueness(b: Baseline, table: str, rule: CountRule) -> Detector:
     key, prof = PRIMARY_KEY[table], b.tables[table]
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
-        frame = f[table]
-        bad = frame[key].duplicated(keep=False).to_numpy()
-        return count_test(
-            d.target, batch, frame, bad, key, (prof.duplicate_keys, prof.rows), rule.z,
-            rule.min_count, detail=f"duplicated {key}",
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
+        rows = f[table]
+        return count_tests(
+            d.target, f.batches, rows, _duplicated(rows, key), key,
+            (prof.duplicate_keys, prof.rows), rule.z, rule.min_count, detail=f"duplicated {key}",
         )  # fmt: skip
 
     d = _detector(f"uniqueness:{table}.{key}", "technical", table, "duplicate_rate", check)
@@ -151,11 +158,11 @@ def _min_age(b: Baseline, rules: Rules) -> Detector:
     rule, dist = rules.min_age, b.applicant_age
     base = (round(dist.fraction_below(rule.minimum_age) * dist.count), dist.count)
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         apps = f["applications"]
-        bad = (apps["applicant_age"] < rule.minimum_age).to_numpy(dtype=bool)
-        return count_test(
-            d.target, batch, apps, bad, "app_id", base, rule.z, rule.min_count,
+        bad = _less(apps.floats("applicant_age"), rule.minimum_age)
+        return count_tests(
+            d.target, f.batches, apps, bad, "app_id", base, rule.z, rule.min_count,
             record_threshold=rule.minimum_age, detail=f"applicant_age < {rule.minimum_age}",
         )  # fmt: skip
 
@@ -169,11 +176,11 @@ def _status_domain(b: Baseline, rules: Rules) -> Detector:
     valid = set(rule.valid_statuses or history.domain or ())
     invalid = sum(c for v, c in (history.domain or {}).items() if v not in valid)
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         apps = f["applications"]
-        bad = ~apps["application_status"].isin(valid).to_numpy(dtype=bool)
-        return count_test(
-            d.target, batch, apps, bad, "app_id", (invalid, history.rows), rule.z,
+        bad = ~apps.isin("application_status", sorted(valid))
+        return count_tests(
+            d.target, f.batches, apps, bad, "app_id", (invalid, history.rows), rule.z,
             rule.min_count, detail=f"application_status not in {sorted(valid)}",
         )  # fmt: skip
 
@@ -194,13 +201,14 @@ def _fence(
     fence = dist.upper_fence(rule.upper_quantile, rule.fence_k, rule.spread_floor)
     base = (round(dist.fraction_above(fence) * dist.count), dist.count)
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
-        frame = f[table]
-        frame = frame.loc[frame[column].notna(), [key, "_available", column]]
-        bad = (frame[column] > fence).to_numpy(dtype=bool)
-        return count_test(
-            d.target, batch, frame, bad, key, base, rule.z, rule.min_count,
-            record_threshold=fence, detail=f"{what} > {fence:.4g}",
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
+        rows = f[table]
+        values = rows.floats(column)
+        with np.errstate(invalid="ignore"):
+            bad = values > fence
+        return count_tests(
+            d.target, f.batches, rows, bad, key, base, rule.z, rule.min_count,
+            record_threshold=fence, detail=f"{what} > {fence:.4g}", scope=~np.isnan(values),
         )  # fmt: skip
 
     d = _detector(name, family, table, f"{name}_outlier_rate", check)
@@ -210,12 +218,11 @@ def _fence(
 def _accounts_approved(b: Baseline, rule: CountRule) -> Detector:
     base = (b.unapproved_accounts.successes, b.unapproved_accounts.trials)
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         acc = f["accounts"]
-        bad = (acc["_app_status"] != "approved").to_numpy(dtype=bool)
-        return count_test(
-            d.target, batch, acc, bad, "account_id", base, rule.z, rule.min_count,
-            detail="account without an approved application in its batch",
+        return count_tests(
+            d.target, f.batches, acc, ~acc.derived["_approved"], "account_id", base, rule.z,
+            rule.min_count, detail="account without an approved application in its batch",
         )  # fmt: skip
 
     d = _detector("accounts_approved", "business", "accounts", "unapproved_account_rate", check)
@@ -227,13 +234,17 @@ def _ingestion_lag(b: Baseline, table: str, rules: Rules) -> Detector:
     rule, dist = rules.ingestion_lag, b.tables[table].ingestion_lag_seconds
     fence = dist.upper_fence(rule.upper_quantile, rule.fence_k, rule.spread_floor)
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
-        frame = f[table]
-        median = float(frame["_lag_s"].median()) if len(frame) else math.nan
-        return bound_test(
-            d.target, batch, median, dist.median, None, fence, len(frame), last_available(frame),
-            detail=f"median ingested_at - event time (s) > {fence:.0f}",
-        )  # fmt: skip
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
+        rows = f[table]
+        groups = rows.groups(rows.floats("_lag_s"))
+        return [
+            bound_test(
+                d.target, batch, float(median(lags)) if len(lags) else math.nan, dist.median,
+                None, fence, len(lags), lambda i=i: last_available(i, rows),
+                detail=f"median ingested_at - event time (s) > {fence:.0f}",
+            )
+            for i, (batch, lags) in enumerate(zip(f.batches, groups, strict=True))
+        ]  # fmt: skip
 
     d = _detector(f"ingestion_lag:{table}", "freshness", table, "median_lag_seconds", check)
     return d
@@ -242,15 +253,18 @@ def _ingestion_lag(b: Baseline, table: str, rules: Rules) -> Detector:
 # -- statistical -----------------------------------------------------------------------------
 def _volume(b: Baseline, rules: Rules) -> Detector:
     rule, dist = rules.volume, b.visitors_per_batch
-    median = dist.median or 0.0
-    half = max(rule.z * dist.robust_sd, rule.z * math.sqrt(median), rule.tolerance * median)
+    median_ = dist.median or 0.0
+    half = max(rule.z * dist.robust_sd, rule.z * math.sqrt(median_), rule.tolerance * median_)
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         vis = f["visitor_events"]
-        return bound_test(
-            d.target, batch, float(len(vis)), median, median - half, median + half, len(vis),
-            last_available(vis), detail="visitors in the batch",
-        )  # fmt: skip
+        return [
+            bound_test(
+                d.target, batch, float(n), median_, median_ - half, median_ + half, int(n),
+                lambda i=i: last_available(i, vis), detail="visitors in the batch",
+            )
+            for i, (batch, n) in enumerate(zip(f.batches, vis.sizes, strict=True))
+        ]  # fmt: skip
 
     d = _detector("volume", "statistical", "visitor_events", "visitors", check)
     return d
@@ -259,11 +273,11 @@ def _volume(b: Baseline, rules: Rules) -> Detector:
 def _short_sessions(b: Baseline, rule: CountRule) -> Detector:
     cut, base = b.config.short_session_seconds, b.short_sessions
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         vis = f["visitor_events"]
-        bad = (vis["session_duration"] < cut).to_numpy(dtype=bool)
-        return count_test(
-            d.target, batch, vis, bad, "visitor_id", (base.successes, base.trials), rule.z,
+        bad = _less(vis.floats("session_duration"), cut)
+        return count_tests(
+            d.target, f.batches, vis, bad, "visitor_id", (base.successes, base.trials), rule.z,
             rule.min_count, record_threshold=cut, detail=f"session_duration < {cut:g} s",
         )  # fmt: skip
 
@@ -274,21 +288,35 @@ def _short_sessions(b: Baseline, rule: CountRule) -> Detector:
 def _rate(name: str, table: str, b: Baseline, rules: Rules) -> Detector:
     rate, rule = getattr(b, name.removesuffix("_rate")), getattr(rules, name)
 
-    def check(batch: str, f: Frames, _: Mapping[str, pa.Schema]) -> Finding:
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         vis, apps, acc = f["visitor_events"], f["applications"], f["accounts"]
         if name == "conversion_rate":
-            k, n, seen = len(apps), len(vis), (vis, apps)
+            ks, ns, seen = apps.sizes, vis.sizes, (vis, apps)
         elif name == "approval_rate":
-            k, n, seen = int((apps["application_status"] == "approved").sum()), len(apps), (apps,)
+            ks = apps.count(apps.equals("application_status", "approved"))
+            ns, seen = apps.sizes, (apps,)
         else:
-            k, n, seen = int(acc["_transacts"].sum()), len(acc), (acc, f["transactions"])
-        return rate_test(
-            d.target, batch, k, n, (rate.successes, rate.trials), rule.z, last_available(*seen),
-            detail=f"{name.replace('_', ' ')} vs {rate.rate:.4f} in history",
-        )  # fmt: skip
+            ks, ns, seen = acc.count(acc.derived["_transacts"]), acc.sizes, (acc, f["transactions"])
+        return [
+            rate_test(
+                d.target, batch, int(k), int(n), (rate.successes, rate.trials), rule.z,
+                lambda i=i: last_available(i, *seen),
+                detail=f"{name.replace('_', ' ')} vs {rate.rate:.4f} in history",
+            )
+            for i, (batch, k, n) in enumerate(zip(f.batches, ks, ns, strict=True))
+        ]  # fmt: skip
 
     d = _detector(name, "statistical", table, name, check)
     return d
+
+
+def _less(values: np.ndarray, cut: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return values < cut
+
+
+def _bools(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return values.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Detector]:

@@ -17,8 +17,9 @@ import pyarrow as pa
 
 from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.detectors import build_detectors
-from dtg_assets.gatekeeper.frames import conform, prepare, read_days, split
+from dtg_assets.gatekeeper.frames import conform, prepare, read_days
 from dtg_assets.gatekeeper.rules import Rules
+from dtg_assets.gatekeeper.verdicts import Finding
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import TABLE_SCHEMAS, TABLES
 
@@ -49,6 +50,7 @@ FINDINGS_SCHEMA = pa.schema(
         pa.field("detail", pa.string(), nullable=False),
     ]
 )
+_FIELDS = [f.name for f in dataclasses.fields(Finding)]
 
 
 def detect_batches(
@@ -83,17 +85,15 @@ def detect_batches(
     schemas = {t: arrow[t].schema for t in TABLES}
     arrow = {t: conform(arrow[t], TABLE_SCHEMAS[t]) for t in TABLES}
     detectors = build_detectors(baseline, rules)
-    rows = []
-    day_frames = prepare(arrow)
-    for detector in detectors:
-        if detector.annotate is not None:
-            detector.annotate(day_frames)
-    for batch_id, frames in split(day_frames).items():
-        for detector in detectors:
-            finding = detector.check(batch_id, frames, schemas)
-            row = {f.name: getattr(finding, f.name) for f in dataclasses.fields(finding)}
-            rows.append({"day": day, "window": window, **row})
-    return pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA)
+    frames = prepare(arrow)
+    per_detector = [detector.check(frames, schemas) for detector in detectors]
+    # Batch-major, detectors in build order: the row order of one detector loop per batch.
+    found = [per[b] for b in range(len(frames.batches)) for per in per_detector]
+    columns = {name: [getattr(f, name) for f in found] for name in _FIELDS}
+    n = len(found)
+    return pa.Table.from_pydict(
+        {"day": [day] * n, "window": [window] * n, **columns}, schema=FINDINGS_SCHEMA
+    )
 
 
 def detect_day(

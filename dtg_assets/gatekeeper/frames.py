@@ -1,19 +1,22 @@
-"""Landing rows as per-batch pandas frames, with the derived columns the gatekeeper needs.
+"""Landing rows of some batches as Arrow columns with numpy batch codes and derived columns.
 
 Both the baseline and the detectors see the data through :func:`prepare`, so a statistic is
-computed the same way when it is learned and when it is checked. Derived columns:
+computed the same way when it is learned and when it is checked. Rows stay in one table per
+landing table (never split into per-batch frames): each row carries the index of its batch, so
+per-batch counts are one ``bincount`` and per-batch values one stable sort. Derived columns:
 
 - ``_lag_s``: ingestion lag ``ingested_at - <event time>`` in seconds (every table);
 - ``_available``: when the record could first be seen, ``max(event time, ingested_at)`` (a
   record cannot be observed before it happens), used to time detections;
 - applications ``_limit_share``: ``req_credit_limit / annual_income``;
-- accounts ``_app_status``: status of its application in the same batch (null if none) and
+- accounts ``_approved``: whether its application in the same batch is approved and
   ``_transacts``: whether the batch has a transaction on the account;
 - transactions ``_limit`` and ``_amount_to_limit``: the account's approved limit and the
   amount's share of it (NaN when the account is not in the batch).
 
 Records are matched within a batch (``batch_id``): a batch's downstream records carry its id
-whatever event date they land on.
+whatever event date they land on. Missing values follow pandas: a float NaN counts as missing,
+and a null key matches a null key.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from dtg_assets.gatekeeper.rows import TableRows, seconds
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import EVENT_TIME, TABLE_SCHEMAS, TABLES
 
-Frames = dict[str, pd.DataFrame]
+__all__ = ["Frames", "TableRows", "conform", "prepare", "read_days"]
 
 
 def read_days(
@@ -80,67 +85,91 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, names=schema.names)
 
 
-def _to_frame(table: pa.Table | pd.DataFrame | None, name: str) -> pd.DataFrame:
+class Frames(dict[str, TableRows]):
+    """Prepared landing tables of some batches: table name -> :class:`TableRows`.
+
+    Attributes:
+        batches: Batch ids in id order: every batch with a row in any table.
+    """
+
+    def __init__(self, tables: Mapping[str, TableRows], batches: list[str]) -> None:
+        super().__init__(tables)
+        self.batches = batches
+
+
+def _to_arrow(table: pa.Table | pd.DataFrame | None, name: str) -> pa.Table:
     if table is None:
-        table = TABLE_SCHEMAS[name].empty_table()
-    if isinstance(table, pa.Table):
-        return table.to_pandas()
-    return table.reset_index(drop=True).copy()
+        return TABLE_SCHEMAS[name].empty_table()
+    if isinstance(table, pd.DataFrame):
+        return pa.Table.from_pandas(table, preserve_index=False)
+    return table
 
 
-def _seconds(delta: pd.Series) -> pd.Series:
-    return delta.dt.total_seconds().astype("float64")
+def _first_match(left: TableRows, lkey: str, right: TableRows, rkey: str) -> np.ndarray:
+    """Per left row, the first right row of the same batch with the same key (-1 if none)."""
+    lcol = left.column(lkey).combine_chunks()
+    rcol = right.column(rkey).combine_chunks()
+    if rcol.type != lcol.type:
+        rcol = rcol.cast(lcol.type)
+    codes = pc.dictionary_encode(pa.concat_arrays([lcol, rcol]), null_encoding="encode")
+    ids = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    width = max(len(codes.dictionary), 1)
+    lk = left.codes * width + ids[: len(lcol)]
+    rk = right.codes * width + ids[len(lcol) :]
+    keys, first = np.unique(rk, return_index=True)
+    if keys.size == 0:
+        return np.full(len(lk), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, lk), keys.size - 1)
+    return np.where(keys[pos] == lk, first[pos], -1)
+
+
+def _take(values: np.ndarray, index: np.ndarray, fill: object) -> np.ndarray:
+    """``values[index]``, with ``fill`` where ``index`` is -1 (no match)."""
+    if values.size == 0:
+        return np.full(index.shape, fill, dtype=np.result_type(values, type(fill)))
+    return np.where(index >= 0, values[np.maximum(index, 0)], fill)
+
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.where(values > 0, values, np.nan)
 
 
 def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
-    """Convert landing tables to frames and add the derived columns.
+    """Index landing tables by batch and add the derived columns.
 
     Args:
         tables: Table name -> rows (a missing table counts as empty).
 
     Returns:
-        Table name -> frame with the derived columns.
+        Table name -> rows with batch codes and derived columns, plus the batch ids.
     """
-    f = {t: _to_frame(tables.get(t), t) for t in TABLES}
+    arrow = {t: _to_arrow(tables.get(t), t) for t in TABLES}
+    seen: set[str] = set()
     for t in TABLES:
-        frame, ts = f[t], f[t][EVENT_TIME[t]]
-        frame["_lag_s"] = _seconds(frame["ingested_at"] - ts)
-        frame["_available"] = ts.where(ts > frame["ingested_at"], frame["ingested_at"])
+        if "batch_id" in arrow[t].column_names:
+            seen.update(pc.unique(arrow[t].column("batch_id")).drop_null().to_pylist())
+    batches = sorted(seen)
+    f = Frames({t: TableRows(arrow[t], batches) for t in TABLES}, batches)
+    for t in TABLES:
+        rows = f[t]
+        ts, ts_ok = rows.micros(EVENT_TIME[t])
+        ing, ing_ok = rows.micros("ingested_at")
+        both = ts_ok & ing_ok
+        rows.derived["_lag_s"] = seconds(ing - np.where(both, ts, 0), both)
+        # pandas' ts.where(ts > ingested_at, ingested_at): a null on either side -> ingested_at.
+        later = both & (ts > ing)
+        rows.available = (np.where(later, ts, ing), ing_ok)
     apps, acc, txn = f["applications"], f["accounts"], f["transactions"]
-    income = apps["annual_income"].astype("float64")
-    apps["_limit_share"] = apps["req_credit_limit"].astype("float64") / income.where(income > 0)
-    status = apps.drop_duplicates(["batch_id", "app_id"]).set_index(["batch_id", "app_id"])
-    key = pd.MultiIndex.from_frame(acc[["batch_id", "app_id"]])
-    acc["_app_status"] = status["application_status"].reindex(key).to_numpy()
-    txn_keys = pd.MultiIndex.from_frame(txn[["batch_id", "account_id"]])
-    acc_keys = pd.MultiIndex.from_frame(acc[["batch_id", "account_id"]])
-    acc["_transacts"] = acc_keys.isin(txn_keys)
-    limits = acc.drop_duplicates(["batch_id", "account_id"]).set_index(["batch_id", "account_id"])
-    txn["_limit"] = limits["approved_limit"].reindex(txn_keys).to_numpy(dtype="float64")
-    limit = txn["_limit"].where(txn["_limit"] > 0)
-    txn["_amount_to_limit"] = txn["amount"].astype("float64") / limit
+    income = _positive(apps.floats("annual_income"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        apps.derived["_limit_share"] = apps.floats("req_credit_limit") / income
+    app = _first_match(acc, "app_id", apps, "app_id")
+    approved = apps.equals("application_status", "approved")
+    acc.derived["_approved"] = _take(approved, app, False)
+    acc.derived["_transacts"] = _first_match(acc, "account_id", txn, "account_id") >= 0
+    owner = _first_match(txn, "account_id", acc, "account_id")
+    limit = txn.derived["_limit"] = _take(acc.floats("approved_limit"), owner, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        txn.derived["_amount_to_limit"] = txn.floats("amount") / _positive(limit)
     return f
-
-
-def split(frames: Frames) -> dict[str, Frames]:
-    """Group prepared frames by batch.
-
-    Args:
-        frames: Output of :func:`prepare`.
-
-    Returns:
-        Batch id -> table name -> that batch's rows, batches in id order. Every batch that has
-        a row in any table is present, with empty frames for the tables it has no rows in.
-    """
-    ids = sorted(set().union(*(set(frames[t]["batch_id"].unique()) for t in TABLES)))
-    groups = {t: dict(iter(frames[t].groupby("batch_id", sort=False))) for t in TABLES}
-    return {
-        b: {t: groups[t].get(b, frames[t].iloc[0:0]).reset_index(drop=True) for t in TABLES}
-        for b in ids
-    }
-
-
-def pk_ids(frame: pd.DataFrame, key: str, mask: np.ndarray | pd.Series) -> list[str]:
-    """Primary keys of the rows selected by a mask, as strings (nulls dropped)."""
-    values = frame.loc[np.asarray(mask, dtype=bool), key]
-    return [str(v) for v in values.dropna()]

@@ -10,8 +10,8 @@ values are unique by design and checked by the uniqueness detector.
 
 from __future__ import annotations
 
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dtg_assets.simulation.schemas import PRIMARY_KEY
 
@@ -46,7 +46,7 @@ def schema_kinds(schema: pa.Schema) -> dict[str, str]:
     return {f.name: kind(f.type) for f in schema}
 
 
-def shapes(values: pd.Series) -> pd.Series:
+def shape_array(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Shape signature of each string (nulls stay null).
 
     Args:
@@ -55,10 +55,9 @@ def shapes(values: pd.Series) -> pd.Series:
     Returns:
         The signatures, e.g. ``A9`` for ``ARTICLE482`` and ``Aa Aa`` for ``Lake Sarah``.
     """
-    s = values.astype("string")
     for pattern, token in (("[A-Z]+", "A"), ("[a-z]+", "a"), ("[0-9]+", "9")):
-        s = s.str.replace(pattern, token, regex=True)
-    return s
+        values = pc.replace_substring_regex(values, pattern=pattern, replacement=token)
+    return values
 
 
 def unseen_rate(rows: int, values: int, singletons: int, support: int) -> tuple[int, int]:

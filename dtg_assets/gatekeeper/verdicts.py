@@ -1,27 +1,31 @@
 """Turning a batch's measurement into a finding: the three tests every detector reduces to.
 
-- :func:`count_test`: a share of bad records against a baseline rate (one-sided, exact
-  binomial), record-level: the finding lists the bad records' ids when it flags;
+- :func:`count_tests`: a share of bad records against a baseline rate (one-sided, exact
+  binomial), record-level: the finding lists the bad records' ids when it flags; it tests
+  every batch of a table at once (counts per batch in one pass; ids only for flagged ones);
 - :func:`rate_test`: a funnel rate against its baseline, two-sided;
 - :func:`bound_test`: a batch-level value against fixed bounds (volume, median lag, schema).
 
-Each returns a :class:`Finding`, one row of the findings table. ``evidence_at`` is when the
+Each returns :class:`Finding` rows of the findings table. ``evidence_at`` is when the
 verdict became decidable: for a count test the time the critical number of bad records had
-been seen, otherwise when the last record the metric needs was available.
+been seen, otherwise when the last record the metric needs was available (passed as a callable
+so it is looked up only for a batch that flags).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from dtg_assets.gatekeeper.frames import pk_ids
+from dtg_assets.gatekeeper.rows import TableRows
 from dtg_assets.gatekeeper.stats import lower_critical, rate_bounds, upper_critical, z_to_alpha
 
 FAMILIES = ("technical", "business", "freshness", "statistical")
+Evidence = pd.Timestamp | Callable[[], pd.Timestamp | None] | None
 
 
 @dataclass
@@ -58,70 +62,77 @@ class Target:
     metric_name: str
 
 
-def last_available(*frames: pd.DataFrame) -> pd.Timestamp | None:
-    """When the last record of some frames became available (None if all are empty)."""
-    times = [f["_available"].max() for f in frames if len(f)]
-    return max(times) if times else None
-
-
-def count_test(
+def count_tests(
     target: Target,
-    batch_id: str,
-    frame: pd.DataFrame,
-    bad: np.ndarray | pd.Series,
+    batches: list[str],
+    rows: TableRows,
+    bad: np.ndarray,
     key: str,
     base: tuple[int, int],
     z: float,
     min_count: int,
     record_threshold: float | None = None,
     detail: str = "",
-) -> Finding:
-    """Flag a batch whose share of bad records exceeds what its baseline rate allows.
+    scope: np.ndarray | None = None,
+) -> list[Finding]:
+    """Flag each batch whose share of bad records exceeds what its baseline rate allows.
 
     Args:
         target: The detector.
-        batch_id: The batch.
-        frame: The batch's rows the rule applies to.
-        bad: Boolean mask over ``frame``: the records breaking the rule.
-        key: Id column of ``frame`` listed for flagged records.
+        batches: Batch ids (the findings' order).
+        rows: The table.
+        bad: Boolean mask over the table's rows: the records breaking the rule.
+        key: Id column listed for flagged records.
         base: Historical ``(bad records, records)``.
         z: Margin in standard errors, also the one-sided tail probability ``P(Z > z)``.
         min_count: Fewest bad records that can flag.
         record_threshold: The per-record cutoff the rule used, for the report.
         detail: Human-readable description.
+        scope: The rows the rule applies to (all when None); ``bad`` is read inside it.
 
     Returns:
-        The finding; ``metric`` is the bad share, ``threshold`` the largest share that passes.
+        One finding per batch; ``metric`` is the bad share, ``threshold`` the largest share
+        that passes, ``evidence_at`` when the critical number of bad records had been seen.
     """
-    bad = np.asarray(bad, dtype=bool)
-    n, k = len(frame), int(bad.sum())
+    if scope is not None:
+        bad = bad & scope
+    sizes = rows.sizes if scope is None else rows.count(scope)
+    counts = rows.count(bad)
     p, _, p_hi = rate_bounds(base[0], base[1], z)
-    crit = max(upper_critical(n, p_hi, z_to_alpha(z)), min_count)
-    flag = n > 0 and k >= crit
-    evidence = None
-    if flag:
-        evidence = frame.loc[bad, "_available"].sort_values().iloc[crit - 1]
-    threshold = (crit - 1) / n if n else None
-    return Finding(
-        batch_id=batch_id,
-        family=target.family,
-        detector=target.detector,
-        table=target.table,
-        metric_name=target.metric_name,
-        metric=k / n if n else 0.0,
-        expected=p,
-        threshold=threshold,
-        comparison=">",
-        lower=None,
-        upper=threshold,
-        record_threshold=record_threshold,
-        n=n,
-        count=k,
-        verdict="flag" if flag else "pass",
-        flagged_ids=pk_ids(frame, key, bad) if flag else [],
-        evidence_at=evidence,
-        detail=detail,
-    )
+    alpha = z_to_alpha(z)
+    out = []
+    for b, batch_id in enumerate(batches):
+        n, k = int(sizes[b]), int(counts[b])
+        crit = max(upper_critical(n, p_hi, alpha), min_count)
+        flag = n > 0 and k >= crit
+        evidence, ids = None, []
+        if flag:
+            chosen = rows.rows(b, bad)
+            evidence, ids = rows.nth_available(chosen, crit - 1), rows.ids(key, chosen)
+        threshold = (crit - 1) / n if n else None
+        out.append(
+            Finding(
+                batch_id=batch_id,
+                family=target.family,
+                detector=target.detector,
+                table=target.table,
+                metric_name=target.metric_name,
+                metric=k / n if n else 0.0,
+                expected=p,
+                threshold=threshold,
+                comparison=">",
+                lower=None,
+                upper=threshold,
+                record_threshold=record_threshold,
+                n=n,
+                count=k,
+                verdict="flag" if flag else "pass",
+                flagged_ids=ids,
+                evidence_at=evidence,
+                detail=detail,
+            )
+        )
+    return out
 
 
 def rate_test(
@@ -131,7 +142,7 @@ def rate_test(
     trials: int,
     base: tuple[int, int],
     z: float,
-    evidence_at: pd.Timestamp | None,
+    evidence_at: Evidence,
     detail: str = "",
 ) -> Finding:
     """Flag a batch whose rate lies outside the two-sided binomial band of its baseline.
@@ -143,7 +154,7 @@ def rate_test(
         trials: Its opportunities (e.g. visitors).
         base: Historical ``(events, opportunities)``.
         z: Margin in standard errors, and ``P(Z > z)`` allowed in each tail.
-        evidence_at: When the batch's rate was complete.
+        evidence_at: When the batch's rate was complete (or a callable giving it).
         detail: Human-readable description.
 
     Returns:
@@ -170,7 +181,7 @@ def bound_test(
     lower: float | None,
     upper: float | None,
     n: int,
-    evidence_at: pd.Timestamp | None,
+    evidence_at: Evidence,
     detail: str = "",
 ) -> Finding:
     """Flag a batch-level value outside ``[lower, upper]`` (either bound may be None).
@@ -183,7 +194,7 @@ def bound_test(
         lower: Smallest passing value.
         upper: Largest passing value.
         n: Records the value was computed from.
-        evidence_at: When those records were all available.
+        evidence_at: When those records were all available (or a callable giving it).
         detail: Human-readable description.
 
     Returns:
@@ -206,7 +217,7 @@ def bound_finding(
     upper: float | None,
     n: int,
     flag: bool,
-    evidence_at: pd.Timestamp | None,
+    evidence_at: Evidence,
     detail: str,
     count: int | None = None,
 ) -> Finding:
@@ -231,6 +242,6 @@ def bound_finding(
         n=n,
         count=count,
         verdict="flag" if flag else "pass",
-        evidence_at=evidence_at if flag else None,
+        evidence_at=(evidence_at() if callable(evidence_at) else evidence_at) if flag else None,
         detail=detail,
     )
