@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from dtg_assets.gatekeeper.frames import Frames, TableRows, prepare, read_days
-from dtg_assets.gatekeeper.profile import ID_COLUMNS, LINEAGE_COLUMNS, kind, shape_array
+from dtg_assets.gatekeeper.profile import ID_COLUMNS, LINEAGE_COLUMNS, kind, shape_counts
 from dtg_assets.gatekeeper.stats import MAD_TO_SD, robust_summary
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
@@ -210,10 +210,9 @@ class Baseline(Model):
         return cls.model_validate_json(text)
 
 
-def _ranked(values: pa.Array, counts: np.ndarray) -> dict[str, int]:
-    """Value -> count, most frequent first, ties in order of first appearance."""
+def _ranked(names: list[str], counts: np.ndarray) -> dict[str, int]:
+    """Value -> count, most frequent first, ties in order of first appearance (as pandas)."""
     order = np.argsort(-counts, kind="stable")
-    names = values.to_pylist()
     return {str(names[i]): int(counts[i]) for i in order}
 
 
@@ -243,7 +242,7 @@ def column_profile(
         The profile.
     """
     k = kind(dtype)
-    domain = shape_counts = None
+    domain = shape_domain = None
     shape_singletons = 0
     if k == "string" and column not in ID_COLUMNS | LINEAGE_COLUMNS:
         counted = pc.value_counts(values)
@@ -251,15 +250,10 @@ def column_profile(
         distinct_values = counted.field("values").filter(present)
         counts = counted.field("counts").filter(present).to_numpy()
         if len(counts) <= config.max_domain_values:
-            domain = _ranked(distinct_values, counts)
+            domain = _ranked(distinct_values.to_pylist(), counts)
         else:
-            # Shapes of the distinct values, weighted by their counts: first appearances of
-            # shapes keep the order they have over the rows.
-            codes = pc.dictionary_encode(shape_array(distinct_values))
-            index = codes.indices.to_numpy(zero_copy_only=False)
-            per_shape = np.zeros(len(codes.dictionary), dtype=np.int64)
-            np.add.at(per_shape, index, counts)
-            shape_counts = _ranked(codes.dictionary, per_shape)
+            shapes, per_shape = shape_counts(distinct_values, counts)
+            shape_domain = _ranked(shapes, per_shape)
             shape_singletons = int((per_shape == 1).sum())
     else:
         counts = _distinct_counts(values)
@@ -270,7 +264,7 @@ def column_profile(
         distinct=len(counts),
         singletons=int((counts == 1).sum()),
         domain=domain,
-        shapes=shape_counts,
+        shapes=shape_domain,
         shape_singletons=shape_singletons,
     )
 

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile, Distribution
 from dtg_assets.gatekeeper.frames import Frames
-from dtg_assets.gatekeeper.profile import schema_kinds, shape_array, unseen_rate
+from dtg_assets.gatekeeper.profile import has_shape, schema_kinds, unseen_rate
 from dtg_assets.gatekeeper.rows import TableRows, last_available, median
 from dtg_assets.gatekeeper.rules import CountRule, FenceRule, Rules
 from dtg_assets.gatekeeper.verdicts import Finding, Target, bound_test, count_tests, rate_test
@@ -90,19 +90,13 @@ def _completeness(b: Baseline, table: str, column: str, rule: CountRule) -> Dete
     return d
 
 
-def _unknown(rows: TableRows, column: str, known: pa.Array, by_shape: bool) -> np.ndarray:
+def _unknown(rows: TableRows, column: str, known: list[str], by_shape: bool) -> np.ndarray:
     """Present values outside ``known`` (by their shape when ``by_shape``)."""
-    values = rows.column(column).combine_chunks()
-    if not by_shape:
-        inside = _bools(pc.is_in(values, value_set=known.cast(values.type)))
-        return ~inside & _bools(values.is_valid())
-    # Shapes of the distinct values only: a column repeats its values many times over.
-    codes = pc.dictionary_encode(values)
-    seen = _bools(pc.is_in(shape_array(codes.dictionary), value_set=known))
-    if not seen.size:
-        return np.zeros(len(values), dtype=bool)
-    index = codes.indices.fill_null(0).to_numpy(zero_copy_only=False)
-    return ~seen[index] & _bools(values.is_valid())
+    values = rows.column(column)
+    if by_shape:
+        return ~has_shape(values, known) & ~rows.isna(column)
+    inside = _bools(pc.is_in(values, value_set=pa.array(known, values.type)))
+    return ~inside & ~rows.isna(column)
 
 
 def _domain(b: Baseline, table: str, column: str, prof: ColumnProfile, rule: CountRule) -> Detector:
@@ -113,7 +107,7 @@ def _domain(b: Baseline, table: str, column: str, prof: ColumnProfile, rule: Cou
     else:
         name, metric, known = f"format:{table}.{column}", "unknown_shape_rate", set(prof.shapes)
         base = unseen_rate(prof.rows - prof.nulls, len(known), prof.shape_singletons, support)
-    known_values = pa.array(sorted(known), pa.string())
+    known_values = sorted(known)
 
     def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         rows = f[table]
