@@ -63,7 +63,7 @@ def one_run(scale: float) -> tuple[float, str]:
         shutil.rmtree(work, ignore_errors=True)
     if done.returncode != 0:
         raise RuntimeError(f"dtg-run failed ({done.returncode}):\n{done.stdout[-3000:]}")
-    runs = re.search(r"^Runs: .*$", done.stdout, re.MULTILINE)
+    runs = re.search(r"^Runs.*$", done.stdout, re.MULTILINE)
     return wall, runs.group(0) if runs else ""
 
 

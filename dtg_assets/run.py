@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     if home.exists() and not home.is_dir():
         return _fail(f"--dagster-home {str(home)!r} is a file, not a directory")
     home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        # Dagster's defaults (SQLite under DAGSTER_HOME); the file only silences its warning.
+        (home / "dagster.yaml").write_text("# Dagster instance settings; defaults apply.\n")
     os.environ["DAGSTER_HOME"] = str(home)
     root = args.data_root if "://" in args.data_root else str(Path(args.data_root).resolve())
     os.environ["DTG_DATA_ROOT"] = root

@@ -7,12 +7,15 @@ materializations and check results are recorded where ``dagster dev`` will show 
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import dagster as dg
 
-from dtg_assets.assets.gatekeeper import BASELINE, EVALUATION
+from dtg_assets.assets.gatekeeper import BASELINE, EVALUATION, FINDINGS
 from dtg_assets.markdown import markdown_rows
 from dtg_assets.simulation.schemas import TABLES
 
@@ -58,7 +61,7 @@ def run_job(
     )
 
 
-def summarize(results: dict[str, dg.ExecuteInProcessResult]) -> tuple[bool, str]:
+def summarize(results: dict) -> tuple[bool, str]:
     """Rows per window and table, check outcomes and the gatekeeper's score, as text.
 
     Args:
@@ -143,11 +146,30 @@ def relax_local_sqlite_durability() -> None:
             cursor.close()
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run left for the summary (picklable, unlike an in-process result)."""
+
+    success: bool
+    all_events: list
+    seconds: float
+
+
+def _timed_run(
+    job_name: str, run_config: dict, selection: list[dg.AssetKey] | None = None
+) -> RunOutcome:
+    started = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        result = run_job(job_name, instance, run_config, selection)
+    return RunOutcome(result.success, list(result.all_events), time.perf_counter() - started)
+
+
 def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
     """Run the scenario in process into the instance at ``DAGSTER_HOME``.
 
-    Historical window, gatekeeper baseline, live window with the gatekeeper's findings, then
-    the gatekeeper's evaluation: four runs, stopping at the first that fails.
+    The historical window (in a forked process) and the live landing (here) run side by side:
+    they share nothing but the instance. Then the gatekeeper's baseline (from history), its
+    findings for the live days and its evaluation: five runs, stopping at the first failure.
 
     Args:
         scale: Visitor volume multiplier passed to the simulation resource.
@@ -155,25 +177,37 @@ def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
     Returns:
         ``(success, summary text)``.
     """
+    from dtg_assets.definitions import defs
+
     run_config = {
         "resources": {"simulation": {"config": {"scale": scale}}},
         # Per-day progress and check results stay visible; per-event DEBUG lines would bury them.
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
     }
     relax_local_sqlite_durability()
-    steps = (
-        ("historical", "historical_job", None),
-        ("baseline", "gatekeeper_job", [BASELINE]),
-        ("live", "live_job", None),
-        ("evaluation", "gatekeeper_job", [EVALUATION]),
-    )
-    results, seconds = {}, {}
+    live_landing = sorted(
+        k for k in defs.resolve_job_def("live_job").asset_layer.executable_asset_keys
+        if k.path[0] == "live"
+    )  # fmt: skip
+    # Create the instance's storage once, before two processes could race to create its tables.
     with dg.DagsterInstance.get() as instance:
-        for step, job_name, selection in steps:
-            started = time.perf_counter()
-            results[step] = run_job(job_name, instance, run_config, selection)
-            seconds[step] = time.perf_counter() - started
-            if not results[step].success:
-                break  # later steps need this one's output
-    ok, text = summarize(results)
-    return ok, text + "\n\nRuns: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
+        instance.get_runs(limit=1)
+    results: dict[str, RunOutcome] = {}
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork")) as pool:
+        historical = pool.submit(_timed_run, "historical_job", run_config)
+        results["live"] = _timed_run("live_job", run_config, live_landing)
+        results["historical"] = historical.result()
+    for step, job_name, selection in (
+        ("baseline", "gatekeeper_job", [BASELINE]),
+        ("findings", "live_job", [FINDINGS]),
+        ("evaluation", "gatekeeper_job", [EVALUATION]),
+    ):
+        if not all(r.success for r in results.values()):
+            break  # later steps need the earlier ones' output
+        results[step] = _timed_run(job_name, run_config, selection)
+    ok, text = summarize({k: results[k] for k in sorted(results, key=_STEP_ORDER.index)})
+    seconds = ", ".join(f"{k} {r.seconds:.1f} s" for k, r in results.items())
+    return ok, f"{text}\n\nRuns (historical and live side by side): {seconds}"
+
+
+_STEP_ORDER = ["historical", "live", "baseline", "findings", "evaluation"]

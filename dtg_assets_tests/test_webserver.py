@@ -111,7 +111,7 @@ def test_dagster_dev_shows_runs_row_counts_checks_and_evaluation_of_dtg_run(tmp_
 
     runs = answer["runsOrError"]["results"]
     assert sorted(r["jobName"] for r in runs) == sorted(
-        ["historical_job", "gatekeeper_job", "live_job", "gatekeeper_job"]
+        ["historical_job", "live_job", "gatekeeper_job", "live_job", "gatekeeper_job"]
     )
     assert {r["status"] for r in runs} == {"SUCCESS"}
 
