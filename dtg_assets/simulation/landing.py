@@ -179,14 +179,19 @@ class LandingZone:
         Returns:
             Their user-facing locations, sorted.
         """
-        dirs = {p.rsplit("/", 1)[0] for p in self.day_files(table, window, day)}
+        # One listing of the table (one request per 1,000 keys on an object store).
+        every = self.storage.find_in_subdirs(self.table_dir(table), "date=", "", "")
+        prefix = batch_prefix(window, day)
+        dirs = {p.rsplit("/", 1)[0] for p in every if p.rsplit("/", 1)[1].startswith(prefix)}
         dirs.add(f"{self.table_dir(table)}/date={day.isoformat()}")
-        return sorted(
-            self.uri_of(f"{d}/{name}")
-            for d in dirs
-            for name in self.storage.list_files(d)
-            if not name.startswith((".", "_")) and not _BATCH_FILE.fullmatch(name)
-        )
+        foreign = []
+        for path in every:
+            directory, name = path.rsplit("/", 1)
+            if directory not in dirs or name.startswith((".", "_")):
+                continue
+            if not _BATCH_FILE.fullmatch(name):
+                foreign.append(self.uri_of(path))
+        return sorted(foreign)
 
     def labels_path(self, window: Window | str, day: dt.date) -> str:
         """Ground-truth labels file of one window's day."""
@@ -301,10 +306,16 @@ class LandingZone:
         prefix = batch_prefix(window, day)
         stale, temps = [], []
         for table in TABLES:
-            base = self.table_dir(table)
-            found = self.storage.find_in_subdirs(base, "date=", prefix, ".parquet")
-            stale.extend(p for p in found if p not in keep)
-            temps += self.storage.find_in_subdirs(base, "date=", f".{prefix}", ".tmp")
+            # One listing per table for both kinds (a request or more on an object store).
+            found = self.storage.find_in_subdirs(
+                self.table_dir(table), "date=", (prefix, f".{prefix}"), (".parquet", ".tmp")
+            )
+            for p in found:
+                hidden = p.rsplit("/", 1)[1].startswith(".")
+                if hidden and p.endswith(".tmp"):
+                    temps.append(p)
+                elif not hidden and p.endswith(".parquet") and p not in keep:
+                    stale.append(p)
         # Ground-truth temporaries left by a killed write of this day (the files themselves
         # are overwritten by the rename, but their temporaries would otherwise stay forever).
         gt_tmp = f".{Window(window).value}-{day:%Y%m%d}.parquet."
@@ -380,7 +391,7 @@ class _DayWriter:
         self.staged: list[tuple[str, str]] = []  # (temporary, final)
         self.landing_paths: dict[str, list[str]] = {t: [] for t in TABLES}
         self.made_dirs: set[str] = set()
-        self.background = BackgroundWriter() if self.storage.local else None
+        self.background = BackgroundWriter.for_storage(self.storage)
 
     @property
     def own_paths(self) -> set[str]:
@@ -460,8 +471,10 @@ class _DayWriter:
         if self.background is not None:
             self.background.wait()
             self.background.close()
-        for tmp, final in self.staged:
-            self.storage.rename(tmp, final)
+        # The manifest, staged last, is committed last: a day with a manifest is complete.
+        *files, marker = self.staged
+        self.storage.rename_many(files)
+        self.storage.rename_many([marker])
         for path in stale:
             # Another writer of the day may be cleaning up the same leftovers.
             self.storage.remove(path, missing_ok=True)
@@ -509,8 +522,8 @@ def read_parquet_files(
                 # pyarrow's native reader: much cheaper per small file than an fsspec handle.
                 tables.append(pq.read_table(path, schema=schema, columns=columns))
             else:
-                with zone.fs.open(path, "rb") as handle:
-                    tables.append(pq.read_table(handle, schema=schema, columns=columns))
+                data = pa.BufferReader(zone.storage.read_bytes(path))
+                tables.append(pq.read_table(data, schema=schema, columns=columns))
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise ValueError(f"cannot read {zone.uri_of(path)} as {schema.names}: {exc}") from exc
     return pa.concat_tables(tables) if tables else schema.empty_table()

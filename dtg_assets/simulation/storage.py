@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import os
 import secrets
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
@@ -101,12 +102,23 @@ class BackgroundWriter:
     engine generates the next batch. Pending bytes are bounded, so a slow disk slows the engine
     down instead of filling memory.
 
+    On an object store each file is one PUT, whose latency (not bandwidth) dominates for the
+    small files of a scenario: there several threads upload at once (:meth:`for_storage`).
+
     Args:
         max_pending_bytes: Bytes submitted but not yet written before :meth:`submit` blocks.
+        write: Writes one whole file (default: a local file).
+        threads: Writer threads.
     """
 
-    def __init__(self, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dtg-landing-io")
+    def __init__(
+        self,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+        write: Callable[[str, pa.Buffer], None] | None = None,
+        threads: int = 1,
+    ) -> None:
+        self._write = write or _write_file
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="dtg-landing-io")
         self._pending: collections.deque[tuple[Future, int]] = collections.deque()
         self._pending_bytes = 0
         self._max_pending = max_pending_bytes
@@ -115,8 +127,18 @@ class BackgroundWriter:
         """Queue a new file (its directory is made if missing)."""
         while self._pending and self._pending_bytes + data.size > self._max_pending:
             self._retire()
-        self._pending.append((self._pool.submit(_write_file, path, data), data.size))
+        self._pending.append((self._pool.submit(self._write, path, data), data.size))
         self._pending_bytes += data.size
+
+    @classmethod
+    def for_storage(cls, storage: Storage) -> BackgroundWriter | None:
+        """The writer for a data root: one thread locally, eight uploads on an object store."""
+        if storage.local:
+            return cls()
+        if storage.object_store:
+            fs = storage.fs
+            return cls(write=lambda path, data: fs.pipe_file(path, data.to_pybytes()), threads=8)
+        return None
 
     def _retire(self) -> None:
         future, size = self._pending.popleft()
@@ -198,6 +220,10 @@ class ParquetSink:
             self.close()
 
 
+# Object stores: no directories, no rename (a copy), whole-object visibility on upload.
+OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl"})
+
+
 class Storage:
     """File operations on one fsspec filesystem, with a direct path for local disk.
 
@@ -208,13 +234,34 @@ class Storage:
     def __init__(self, fs: fsspec.AbstractFileSystem) -> None:
         self.fs = fs
         self.local = isinstance(fs, LocalFileSystem)
+        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        self.object_store = bool(protocols & OBJECT_STORE_PROTOCOLS)
 
     def makedirs(self, path: str) -> None:
-        """Create a directory and its parents if missing."""
+        """Create a directory and its parents if missing (object stores have none: no-op)."""
         if self.local:
             os.makedirs(path, exist_ok=True)
-        else:
+        elif not self.object_store:
             self.fs.makedirs(path, exist_ok=True)
+
+    def rename_many(self, pairs: list[tuple[str, str]]) -> None:
+        """Move files into place (see :meth:`rename`); on an object store, concurrently.
+
+        Each target appears whole or not at all; the order among the pairs is not kept, so a
+        file that must come last (a day's manifest) is committed by a later call.
+        """
+        if not self.object_store or len(pairs) < 2:
+            for source, target in pairs:
+                self.rename(source, target)
+            return
+        # Server-side copies, several at once: each costs a round trip, not bandwidth.
+        with ThreadPoolExecutor(8, thread_name_prefix="dtg-commit") as pool:
+            list(pool.map(lambda pair: self.fs.cp_file(*pair), pairs))
+        self.fs.rm([source for source, _ in pairs])  # one bulk delete per 1,000 keys
+
+    def read_bytes(self, path: str) -> bytes:
+        """A whole file in one request (object stores: one GET, no HEAD)."""
+        return self.fs.cat_file(path)
 
     def open_parquet(
         self, path: str, schema: pa.Schema, background: BackgroundWriter | None = None
@@ -229,7 +276,7 @@ class Storage:
         Returns:
             The open file.
         """
-        return ParquetSink(self, path, schema, background if self.local else None)
+        return ParquetSink(self, path, schema, background)
 
     def write_parquet(
         self, path: str, table: pa.Table, background: BackgroundWriter | None = None
@@ -316,40 +363,46 @@ class Storage:
             modified = modified.replace(tzinfo=dt.UTC)
         return dt.datetime.now(dt.UTC) - modified < max_age
 
-    def list_files(self, directory: str) -> list[str]:
-        """Names of the files directly in a directory (missing: none)."""
-        if self.local:
-            try:
-                return sorted(e.name for e in os.scandir(directory) if e.is_file())
-            except (FileNotFoundError, NotADirectoryError):
-                return []
-        try:
-            entries = self.fs.ls(directory, detail=True)
-        except FileNotFoundError:
-            return []
-        return sorted(e["name"].rsplit("/", 1)[-1] for e in entries if e["type"] == "file")
-
     def exists(self, path: str) -> bool:
         """Whether a file or directory exists."""
         return os.path.exists(path) if self.local else self.fs.exists(path)
 
     def find_in_subdirs(
-        self, base: str, subdir_prefix: str, name_prefix: str, suffix: str
+        self,
+        base: str,
+        subdir_prefix: str,
+        name_prefix: str | tuple[str, ...],
+        suffix: str | tuple[str, ...],
     ) -> list[str]:
         """Files ``<base>/<subdir_prefix>*/<name_prefix>*<suffix>``, sorted.
 
         Args:
             base: Directory whose subdirectories are searched (missing: no files).
             subdir_prefix: Prefix of the subdirectories, e.g. ``date=``.
-            name_prefix: Prefix of the file names.
-            suffix: End of the file names.
+            name_prefix: Prefix of the file names (or any of several).
+            suffix: End of the file names (or any of several).
 
         Returns:
             Matching file paths.
         """
         if not self.local:
-            pattern = f"{base}/{subdir_prefix}*/{name_prefix}*{suffix}"
-            return sorted(self.fs.glob(pattern))
+            # One flat listing (one request per 1,000 keys on an object store), filtered here:
+            # a glob would list level by level.
+            try:
+                paths = self.fs.find(base)
+            except FileNotFoundError:
+                return []
+            found = []
+            for path in paths:
+                parts = path[len(base) :].strip("/").split("/")
+                if (
+                    len(parts) == 2
+                    and parts[0].startswith(subdir_prefix)
+                    and parts[1].startswith(name_prefix)
+                    and parts[1].endswith(suffix)
+                ):
+                    found.append(path)
+            return sorted(found)
         found = []
         try:
             subdirs = [e.path for e in os.scandir(base) if e.name.startswith(subdir_prefix)]
@@ -463,16 +516,16 @@ def _fail_fast(fs: fsspec.AbstractFileSystem) -> fsspec.AbstractFileSystem:
     if "s3" not in fs.protocol and "s3a" not in fs.protocol:
         return fs
     options = dict(getattr(fs, "storage_options", {}))
-    config = {**options.get("config_kwargs", {}), "retries": {"max_attempts": 1}}
-    options.update(
-        config_kwargs=config,
-        retries=1,
-        connect_timeout=5,
-        read_timeout=20,
-        skip_instance_cache=True,
-        use_listings_cache=False,
-    )
-    return type(fs)(**options)
+    config = {
+        **options.get("config_kwargs", {}),
+        "retries": {"max_attempts": 1},
+        "connect_timeout": 5,
+        "read_timeout": 20,
+    }
+    options.update(config_kwargs=config, skip_instance_cache=True, use_listings_cache=False)
+    clone = type(fs)(**options)
+    clone.retries = 1  # s3fs's own retry loop, on top of botocore's
+    return clone
 
 
 def endpoint_of(fs: fsspec.AbstractFileSystem) -> str:
