@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from dtg_assets.gatekeeper.frames import read_local
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA
 
@@ -69,6 +71,16 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
+def _ground_truth(zone: LandingZone, day: dt.date, window: str) -> tuple[pa.Table, pa.Table]:
+    labels = read_local(zone, [zone.labels_path(window, day)], LABEL_SCHEMA)
+    manifest = read_local(zone, [zone.manifest_path(window, day)], MANIFEST_SCHEMA)
+    # A missing or unexpected file is the zone's to handle (empty, or a named error).
+    return (
+        labels if labels is not None else zone.read_labels(window, day),
+        manifest if manifest is not None else zone.read_manifest(window, day),
+    )
+
+
 def load_ground_truth(
     zone: LandingZone, days: Iterable[tuple[dt.date, str]]
 ) -> tuple[pa.Table, pa.Table]:
@@ -81,9 +93,8 @@ def load_ground_truth(
     Returns:
         ``(labels, manifest)``, concatenated.
     """
-    days = list(days)
-    labels = [zone.read_labels(w, d) for d, w in days]
-    manifests = [zone.read_manifest(w, d) for d, w in days]
+    parts = [_ground_truth(zone, d, w) for d, w in days]
+    labels, manifests = [lab for lab, _ in parts], [man for _, man in parts]
     return (
         pa.concat_tables(labels) if labels else LABEL_SCHEMA.empty_table(),
         pa.concat_tables(manifests) if manifests else MANIFEST_SCHEMA.empty_table(),
@@ -183,8 +194,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
-def _batches(findings: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
-    flags = findings[findings["verdict"] == "flag"]
+def _batches(flags: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
     by_batch = flags.groupby("batch_id")
     detectors = by_batch["detector"].agg(lambda s: sorted(set(s)))
     first = by_batch["evidence_at"].min()
@@ -229,19 +239,29 @@ def _by_anomaly(batches: pd.DataFrame, targets: Mapping[str, tuple[str, ...]]) -
     return out
 
 
+def _labelled(labels: pa.Table, t: RecordTarget) -> pa.Array:
+    """Distinct ids of the landed records labelled with ``t``'s anomaly in ``t``'s column."""
+    mine = labels.filter(
+        pc.and_(pc.equal(labels["anomaly"], t.anomaly), pc.equal(labels["table"], t.table))
+    )
+    columns = mine["affected_columns"].combine_chunks()
+    listed = pc.equal(pc.list_flatten(columns), t.column).fill_null(False)
+    parents = pc.list_parent_indices(columns).filter(listed)
+    return pc.unique(mine["record_id"].take(parents).combine_chunks())
+
+
 def _records(
-    findings: pd.DataFrame, labels: pd.DataFrame, targets: Mapping[str, RecordTarget]
+    flags: pa.Table, labels: pa.Table, targets: Mapping[str, RecordTarget]
 ) -> pd.DataFrame:
-    flags = findings[findings["verdict"] == "flag"]
-    present = labels[labels["effect"] != "removed"]
+    present = labels.filter(pc.invert(pc.equal(labels["effect"], "removed")))
+    names = pc.unique(flags["detector"]).to_pylist()
     rows = []
     for name, t in targets.items():
-        mine = present[(present["anomaly"] == t.anomaly) & (present["table"] == t.table)]
-        hit = mine["affected_columns"].map(lambda cols, c=t.column: c in list(cols))
-        truth = set(mine.loc[hit, "record_id"])
-        chosen = flags[flags["detector"].map(lambda d, p=t.detectors: _matches(d, p))]
-        predicted = set().union(*map(set, chosen["flagged_ids"])) if len(chosen) else set()
-        tp = len(truth & predicted)
+        truth = _labelled(present, t)
+        mine = [d for d in names if _matches(d, t.detectors)]
+        chosen = flags.filter(pc.is_in(flags["detector"], value_set=pa.array(mine, pa.string())))
+        predicted = pc.unique(pc.list_flatten(chosen["flagged_ids"].combine_chunks()))
+        tp = int(pc.sum(pc.is_in(truth, value_set=predicted)).as_py() or 0)
         rows.append(
             {
                 "record_type": name,
@@ -250,8 +270,8 @@ def _records(
                 "labelled": len(truth),
                 "flagged": len(predicted),
                 "true_positives": tp,
-                "precision": tp / len(predicted) if predicted else np.nan,
-                "recall": tp / len(truth) if truth else np.nan,
+                "precision": tp / len(predicted) if len(predicted) else np.nan,
+                "recall": tp / len(truth) if len(truth) else np.nan,
             }
         )
     return pd.DataFrame(rows)
@@ -276,10 +296,12 @@ def evaluate(
     Returns:
         The evaluation.
     """
-    f, m = findings.to_pandas(), manifest.to_pandas()
-    batches = _batches(f, m)
+    # Only flags matter, and they are few: convert those, not every finding and label.
+    flags = findings.filter(pc.equal(findings["verdict"], "flag"))
+    columns = ["batch_id", "detector", "evidence_at"]
+    batches = _batches(flags.select(columns).to_pandas(), manifest.to_pandas())
     return Evaluation(
         batches=batches,
         by_anomaly=_by_anomaly(batches, DEFAULT_TARGETS if targets is None else targets),
-        records=_records(f, labels.to_pandas(), record_targets or RECORD_TARGETS),
+        records=_records(flags, labels, record_targets or RECORD_TARGETS),
     )

@@ -34,21 +34,29 @@ from dtg_assets.gatekeeper.rows import TableRows, seconds
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import EVENT_TIME, TABLE_SCHEMAS, TABLES
 
-__all__ = ["Frames", "TableRows", "conform", "prepare", "read_days"]
+__all__ = ["Frames", "TableRows", "conform", "prepare", "read_day", "read_days", "read_local"]
 
 
-def _read_local(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Table | None:
-    """One table of a day straight from local Parquet files (None: leave it to the zone).
+def read_local(zone: LandingZone, paths: list[str], schema: pa.Schema) -> pa.Table | None:
+    """Local Parquet files of exactly ``schema``, concatenated (None: let the zone read them).
 
     ``pq.read_table`` sets up a dataset and threads for each file, which costs more CPU than
     decoding a small landing file; a plain single-threaded read halves it. Only files of exactly
-    the landing schema are taken this way: anything else (a drifted or broken file, a remote
-    root) goes through :meth:`LandingZone.read_day`, which casts or names the bad file.
+    the expected schema are taken this way: anything else (a drifted, broken or missing file, a
+    remote root) is left to :class:`LandingZone`'s readers, which cast, or name the bad file.
+
+    Args:
+        zone: The data root.
+        paths: Files under it.
+        schema: Their expected schema.
+
+    Returns:
+        The rows, or None.
     """
     if not getattr(zone.storage, "local", False):
         return None
-    schema, parts = TABLE_SCHEMAS[table], []
-    for path in zone.day_files(table, window, day):
+    parts = []
+    for path in paths:
         try:
             with pq.ParquetFile(path) as handle:
                 part = handle.read(use_threads=False)
@@ -72,7 +80,8 @@ def read_day(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Tab
     Returns:
         The rows, in the landing schema.
     """
-    local = _read_local(zone, table, window, day)
+    files = zone.day_files(table, window, day)
+    local = read_local(zone, files, TABLE_SCHEMAS[table])
     return local if local is not None else zone.read_day(table, window, day)
 
 
