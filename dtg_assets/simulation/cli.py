@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiplies every visitor count (default: 1)",
     )
     gen.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes writing days at once; same data for any value (default: 1)",
+    )
+    gen.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -152,6 +158,8 @@ def generate(args: argparse.Namespace) -> int:
     """
     config = _config(args)
     _check_data_root(args.data_root)
+    if args.workers < 1:
+        raise UsageError(f"--workers={args.workers}: must be at least 1")
     try:
         zone = LandingZone(args.data_root)
         zone.preflight()  # before generating anything: fail in seconds, write nothing
@@ -168,7 +176,7 @@ def generate(args: argparse.Namespace) -> int:
     bar = None if args.verbose else ProgressBar(config)
     try:
         progress = _print_batch if bar is None else bar
-        results = run_scenario(config, args.data_root, progress=progress)
+        results = run_scenario(config, args.data_root, progress=progress, workers=args.workers)
     except (OSError, ValueError, ImportError) as exc:
         if bar is not None:
             bar.close()
