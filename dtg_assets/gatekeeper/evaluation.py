@@ -239,27 +239,33 @@ def _by_anomaly(batches: pd.DataFrame, targets: Mapping[str, tuple[str, ...]]) -
     return out
 
 
-def _labelled(labels: pa.Table, t: RecordTarget) -> pa.Array:
-    """Distinct ids of the landed records labelled with ``t``'s anomaly in ``t``'s column."""
-    mine = labels.filter(
-        pc.and_(pc.equal(labels["anomaly"], t.anomaly), pc.equal(labels["table"], t.table))
-    )
-    columns = mine["affected_columns"].combine_chunks()
-    listed = pc.equal(pc.list_flatten(columns), t.column).fill_null(False)
+def _labelled(labels: pa.Table, rows: np.ndarray, column: str) -> pa.Array:
+    """Distinct ids of some label rows whose affected columns include ``column``."""
+    columns = labels["affected_columns"].take(rows).combine_chunks()
+    listed = pc.equal(pc.list_flatten(columns), column).fill_null(False)
     parents = pc.list_parent_indices(columns).filter(listed)
-    return pc.unique(mine["record_id"].take(parents).combine_chunks())
+    return pc.unique(labels["record_id"].take(rows).take(parents).combine_chunks())
 
 
 def _records(
     flags: pa.Table, labels: pa.Table, targets: Mapping[str, RecordTarget]
 ) -> pd.DataFrame:
-    present = labels.filter(pc.invert(pc.equal(labels["effect"], "removed")))
+    # Label rows as masks computed once per value: the labels table is the big input here.
+    present = _bools(pc.invert(pc.equal(labels["effect"], "removed")).fill_null(True))
+    masks: dict[tuple[str, str], np.ndarray] = {}
+
+    def equal(column: str, value: str) -> np.ndarray:
+        if (column, value) not in masks:
+            masks[column, value] = _bools(pc.equal(labels[column], value))
+        return masks[column, value]
+
     names = pc.unique(flags["detector"]).to_pylist()
     rows = []
     for name, t in targets.items():
-        truth = _labelled(present, t)
-        mine = [d for d in names if _matches(d, t.detectors)]
-        chosen = flags.filter(pc.is_in(flags["detector"], value_set=pa.array(mine, pa.string())))
+        mine = present & equal("anomaly", t.anomaly) & equal("table", t.table)
+        truth = _labelled(labels, np.flatnonzero(mine), t.column)
+        meant = [d for d in names if _matches(d, t.detectors)]
+        chosen = flags.filter(pc.is_in(flags["detector"], value_set=pa.array(meant, pa.string())))
         predicted = pc.unique(pc.list_flatten(chosen["flagged_ids"].combine_chunks()))
         tp = int(pc.sum(pc.is_in(truth, value_set=predicted)).as_py() or 0)
         rows.append(
@@ -275,6 +281,10 @@ def _records(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _bools(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return values.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def evaluate(
