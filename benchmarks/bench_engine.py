@@ -1,5 +1,5 @@
-"""Benchmark of the simulation engine: the default scenario and its 10x scale, generated and
-written to local Parquet, several runs each.
+"""Benchmark of the simulation engine: the default scenario at 1x, 10x and 100x (35M visitors),
+generated and written to local Parquet, several runs each (one at 100x).
 
 Each scale runs in a fresh Python subprocess, so its peak RSS is its own (``ru_maxrss`` of that
 process) and no cache of one scale helps another. Inside it the Faker value pools are built once
@@ -10,10 +10,13 @@ machine and on what else runs on it.
 
 Usage::
 
-    python benchmarks/bench_engine.py [--scales 1,10] [--runs N] [--workers W] [--tmp-dir DIR]
+    python benchmarks/bench_engine.py [--scales 1,10,100] [--runs N] [--workers W] [--tmp-dir DIR]
 
-``--runs`` defaults to 5 runs for scales up to 1 and 3 above. ``--workers`` > 1 writes days in
-that many processes (``run_scenario(workers=...)``); the data are the same bytes either way.
+``--runs`` defaults to 5 runs for scales up to 1, 3 up to 10 and 1 above (100x takes one to
+two minutes and ~3.8 GB of disk). The report ends with a side-by-side table of seconds and
+rows/s per table for every scale, and checks the 100x peak RSS against its 1.5 GB budget.
+``--workers`` > 1 writes days in that many processes (``run_scenario(workers=...)``); the data
+are the same bytes either way.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import time
 
 # The original row-by-row notebook needed about 70 s for a similar volume (issue #2).
 NOTEBOOK_BASELINE_S = 70.0
+# Peak RSS allowed at any scale (issue #4: 100x within 1.5 GB, chunked generation and writing).
+RSS_BUDGET_MB = 1536
 START_DATE = "2026-11-01"
 
 
@@ -128,6 +133,7 @@ def report(results: list[dict]) -> str:
         ]
         for table, rows in r["rows"].items():
             lines.append(f"  {table:<16}{rows:>12,} rows {rows / med:>14,.0f} rows/s")
+    lines += side_by_side(results)
     by_scale = {r["scale"]: r for r in results}
     if 1.0 in by_scale:
         med = statistics.median(by_scale[1.0]["wall_s"])
@@ -147,6 +153,32 @@ def report(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def side_by_side(results: list[dict]) -> list[str]:
+    """Seconds, peak RSS and rows/s per table, one column per scale."""
+    width = 14
+    head = "".join(f"{'scale ' + format(r['scale'], 'g'):>{width}}" for r in results)
+    lines = ["", f"{'':<22}{head}"]
+    medians = [statistics.median(r["wall_s"]) for r in results]
+    lines.append(f"{'wall s (median)':<22}" + "".join(f"{m:>{width}.2f}" for m in medians))
+    lines.append(
+        f"{'peak RSS MB':<22}" + "".join(f"{r['peak_rss_mb']:>{width},.0f}" for r in results)
+    )
+    for table in results[0]["rows"]:
+        rates = "".join(
+            f"{r['rows'][table] / m:>{width},.0f}" for r, m in zip(results, medians, strict=True)
+        )
+        lines.append(f"{table + ' rows/s':<22}{rates}")
+    worst = max(r["peak_rss_mb"] for r in results)
+    verdict = "within" if worst <= RSS_BUDGET_MB else "OVER"
+    lines.append(f"peak RSS {worst:,.0f} MB: {verdict} the {RSS_BUDGET_MB:,} MB budget")
+    return lines
+
+
+def default_runs(scale: float) -> int:
+    """Runs per scale when not given: fewer as a run gets longer."""
+    return 5 if scale <= 1 else 3 if scale <= 10 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures.
 
@@ -157,20 +189,24 @@ def main(argv: list[str] | None = None) -> int:
         Exit status.
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scales", default="1,10", help="comma-separated scales (default 1,10)")
-    parser.add_argument("--runs", type=int, help="runs per scale (default: 5 up to 1x, else 3)")
+    parser.add_argument(
+        "--scales", default="1,10,100", help="comma-separated scales (default 1,10,100)"
+    )
+    parser.add_argument(
+        "--runs", type=int, help="runs per scale (default: 5, 3 above 1x, 1 above 10x)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="day-writing processes")
     parser.add_argument("--tmp-dir", help="parent directory of the temporary data roots")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     scales = [float(s) for s in args.scales.split(",") if s.strip()]
     if args.worker:
-        runs = args.runs or (5 if scales[0] <= 1 else 3)
+        runs = args.runs or default_runs(scales[0])
         print(json.dumps(worker(scales[0], runs, args.workers, args.tmp_dir)))
         return 0
     results = []
     for scale in scales:
-        runs = args.runs or (5 if scale <= 1 else 3)
+        runs = args.runs or default_runs(scale)
         print(f"scale {scale:g}: {runs} runs ...", file=sys.stderr, flush=True)
         results.append(run_scale(scale, runs, args.workers, args.tmp_dir))
     print(report(results))

@@ -75,9 +75,9 @@ def _spawn_pool(workers: int) -> ProcessPoolExecutor:
 
 @pytest.fixture(scope="module")
 def pool():
-    with _spawn_pool(3) as executor:
+    with _spawn_pool(2) as executor:
         # Warm up: each worker imports Dagster and the definitions once.
-        list(executor.map(_warm, range(3)))
+        list(executor.map(_warm, range(2)))
         yield executor
 
 
@@ -92,7 +92,7 @@ def test_concurrent_multi_run_backfill_equals_the_single_run_backfill(tmp_path, 
     assert _materialize("historical", str(single), SCALE)
     assert _materialize("live", str(single), SCALE)
 
-    # One run per partition, three runs executing at any time, in separate processes.
+    # One run per partition, two runs executing at any time, in separate processes.
     jobs = [("historical", k) for k in HISTORICAL] + [("live", k) for k in LIVE]
     futures = [pool.submit(_materialize, w, str(multi), SCALE, k) for w, k in jobs]
     assert all(f.result(timeout=600) for f in futures)
