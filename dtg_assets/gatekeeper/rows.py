@@ -74,6 +74,7 @@ class TableRows:
         self.derived: dict[str, np.ndarray] = {}
         self.available = (np.zeros(table.num_rows, np.int64), np.zeros(table.num_rows, bool))
         self._floats: dict[str, np.ndarray] = {}
+        self._missing: dict[str, np.ndarray] = {}
         self._order: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -102,7 +103,16 @@ class TableRows:
         """Which values are missing (null, or NaN in a float column)."""
         if name in self.derived:
             return np.isnan(self.derived[name])
-        return _bools(pc.is_null(self.column(name), nan_is_null=True))
+        if name not in self._missing:
+            col = self.column(name)
+            if pa.types.is_floating(col.type):
+                missing = np.isnan(self.floats(name))
+            elif col.null_count:
+                missing = _bools(col.is_null())
+            else:
+                missing = np.zeros(len(self), dtype=bool)
+            self._missing[name] = missing
+        return self._missing[name]
 
     def micros(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A timestamp column as ``(microseconds since the epoch, valid)``."""

@@ -9,6 +9,7 @@ permissive. The tails are summed in log space over a window around the mean, wit
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -50,6 +51,8 @@ def _log_pmf(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
     return k.astype(np.int64), first + np.concatenate([[0.0], np.cumsum(steps)])
 
 
+# Pure functions of their arguments, and batches of planned sizes repeat them day after day.
+@functools.lru_cache(maxsize=1 << 16)
 def upper_critical(n: int, p: float, alpha: float) -> int:
     """Smallest count ``c`` with ``P(X >= c) <= alpha`` for ``X ~ Binomial(n, p)``.
 
@@ -75,6 +78,7 @@ def upper_critical(n: int, p: float, alpha: float) -> int:
     return max(1, int(k[ok[0]]))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def lower_critical(n: int, p: float, alpha: float) -> int:
     """Largest count ``c`` with ``P(X <= c) <= alpha`` for ``X ~ Binomial(n, p)``.
 
