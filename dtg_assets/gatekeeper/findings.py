@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
@@ -51,6 +52,7 @@ FINDINGS_SCHEMA = pa.schema(
     ]
 )
 _FIELDS = [f.name for f in dataclasses.fields(Finding)]
+_VALUES = operator.attrgetter(*_FIELDS)
 
 
 def detect_batches(
@@ -89,10 +91,11 @@ def detect_batches(
     per_detector = [detector.check(frames, schemas) for detector in detectors]
     # Batch-major, detectors in build order: the row order of one detector loop per batch.
     found = [per[b] for b in range(len(frames.batches)) for per in per_detector]
-    columns = {name: [getattr(f, name) for f in found] for name in _FIELDS}
+    columns = zip(*map(_VALUES, found), strict=True) if found else [[] for _ in _FIELDS]
     n = len(found)
     return pa.Table.from_pydict(
-        {"day": [day] * n, "window": [window] * n, **columns}, schema=FINDINGS_SCHEMA
+        {"day": [day] * n, "window": [window] * n, **dict(zip(_FIELDS, columns, strict=True))},
+        schema=FINDINGS_SCHEMA,
     )
 
 

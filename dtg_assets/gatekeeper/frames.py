@@ -154,8 +154,8 @@ def _to_arrow(table: pa.Table | pd.DataFrame | None, name: str) -> pa.Table:
     return table
 
 
-def _first_match(left: TableRows, lkey: str, right: TableRows, rkey: str) -> np.ndarray:
-    """Per left row, the first right row of the same batch with the same key (-1 if none)."""
+def _keys(left: TableRows, lkey: str, right: TableRows, rkey: str) -> tuple[np.ndarray, np.ndarray]:
+    """(batch, key) of each row of two tables as one integer per row, comparable across both."""
     lcol = left.column(lkey).combine_chunks()
     rcol = right.column(rkey).combine_chunks()
     if rcol.type != lcol.type:
@@ -163,13 +163,16 @@ def _first_match(left: TableRows, lkey: str, right: TableRows, rkey: str) -> np.
     codes = pc.dictionary_encode(pa.concat_arrays([lcol, rcol]), null_encoding="encode")
     ids = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     width = max(len(codes.dictionary), 1)
-    lk = left.codes * width + ids[: len(lcol)]
-    rk = right.codes * width + ids[len(lcol) :]
-    keys, first = np.unique(rk, return_index=True)
+    return left.codes * width + ids[: len(lcol)], right.codes * width + ids[len(lcol) :]
+
+
+def _first_match(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Per left key, the position of its first occurrence among the right keys (-1 if none)."""
+    keys, first = np.unique(right, return_index=True)
     if keys.size == 0:
-        return np.full(len(lk), -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(keys, lk), keys.size - 1)
-    return np.where(keys[pos] == lk, first[pos], -1)
+        return np.full(len(left), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, left), keys.size - 1)
+    return np.where(keys[pos] == left, first[pos], -1)
 
 
 def _take(values: np.ndarray, index: np.ndarray, fill: object) -> np.ndarray:
@@ -213,11 +216,12 @@ def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
     income = _positive(apps.floats("annual_income"))
     with np.errstate(divide="ignore", invalid="ignore"):
         apps.derived["_limit_share"] = apps.floats("req_credit_limit") / income
-    app = _first_match(acc, "app_id", apps, "app_id")
+    app = _first_match(*_keys(acc, "app_id", apps, "app_id"))
     approved = apps.equals("application_status", "approved")
     acc.derived["_approved"] = _take(approved, app, False)
-    acc.derived["_transacts"] = _first_match(acc, "account_id", txn, "account_id") >= 0
-    owner = _first_match(txn, "account_id", acc, "account_id")
+    acc_keys, txn_keys = _keys(acc, "account_id", txn, "account_id")
+    acc.derived["_transacts"] = _first_match(acc_keys, txn_keys) >= 0
+    owner = _first_match(txn_keys, acc_keys)
     limit = txn.derived["_limit"] = _take(acc.floats("approved_limit"), owner, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         txn.derived["_amount_to_limit"] = txn.floats("amount") / _positive(limit)
