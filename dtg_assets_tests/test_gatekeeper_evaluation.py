@@ -184,3 +184,12 @@ def test_markdown_and_parquet_outputs(scores, tmp_path):
     assert markdown_table(pd.DataFrame({"a": [1, 2], "b": [0.5, float("nan")]})) == (
         "| a | b |\n|---|---|\n| 1 | 0.500 |\n| 2 | — |"
     )
+
+
+def test_findings_without_any_flag_score_every_batch_as_missed_or_clean():
+    quiet = findings().filter(pa.array([False] * 7))
+    scores = evaluate(quiet, labels(), manifest())
+    assert scores.batches["flagged"].sum() == 0
+    assert scores.batches["delay_minutes"].isna().all()
+    assert scores.summary()["caught_batches"] == 0 and scores.false_alarms == 0
+    assert sorted(scores.missed) == [b for b, _, _, a in BATCHES if a]

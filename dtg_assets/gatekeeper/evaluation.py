@@ -202,8 +202,12 @@ def _batches(flags: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
     out["anomaly"] = out["anomaly"].fillna("none")
     out["detectors"] = [detectors.get(b, []) for b in out["batch_id"]]
     out["flagged"] = out["detectors"].map(bool)
-    evidence = pd.to_datetime(out["batch_id"].map(first), utc=True)
-    out["delay_minutes"] = (evidence - out["batch_start"]).dt.total_seconds() / 60.0
+    if flags.empty:
+        # Mapping through an empty datetime series fails in pandas: no flag, no delay.
+        out["delay_minutes"] = np.nan
+    else:
+        evidence = pd.to_datetime(out["batch_id"].map(first), utc=True)
+        out["delay_minutes"] = (evidence - out["batch_start"]).dt.total_seconds() / 60.0
     return out.sort_values("batch_id").reset_index(drop=True)
 
 
