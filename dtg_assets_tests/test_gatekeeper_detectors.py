@@ -237,3 +237,14 @@ def test_disabled_rules_build_no_detector_and_unknown_keys_are_rejected(baseline
         Rules(volum={"enabled": False})
     with pytest.raises(ValidationError, match="min_count"):
         CountRule(min_count=0)
+
+
+def test_a_batch_without_ingested_at_flags_with_no_evidence_time(baseline, live):
+    tables = to_arrow(live)
+    tables["visitor_events"] = tables["visitor_events"].drop_columns(["ingested_at"])
+    found = detect_batches(tables, baseline).to_pandas().set_index("detector", drop=False)
+    # Without ingested_at no record of the table is known to be available: no evidence time.
+    assert flags(found) == {"schema:visitor_events", "completeness:visitor_events.ingested_at"}
+    row = found.loc["completeness:visitor_events.ingested_at"]
+    assert (row["count"], pd.isna(row["evidence_at"])) == (2000, True)
+    assert len(row["flagged_ids"]) == 2000

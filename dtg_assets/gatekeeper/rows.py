@@ -158,11 +158,12 @@ class TableRows:
         values = self.column(key).take(pa.array(rows, pa.int64())).drop_null()
         return [str(v) for v in values.to_pylist()]
 
-    def nth_available(self, rows: np.ndarray, n: int) -> pd.Timestamp:
-        """The ``n``-th (0-based) earliest availability among some rows (NaT past the known)."""
+    def nth_available(self, rows: np.ndarray, n: int) -> pd.Timestamp | None:
+        """The ``n``-th (0-based) earliest availability among some rows (None past the known:
+        records without ``ingested_at`` have no known availability)."""
         times, valid = self.available
         known = np.sort(times[rows][valid[rows]])
-        return timestamp(known[n]) if n < known.size else pd.NaT
+        return timestamp(known[n]) if n < known.size else None
 
     def last_available(self, batch: int) -> pd.Timestamp | None:
         """When the batch's last record became available (None if it has no rows here)."""
@@ -181,10 +182,12 @@ def last_available(batch: int, *tables: TableRows) -> pd.Timestamp | None:
         *tables: The tables to look in.
 
     Returns:
-        The latest availability (as pandas' ``max`` of per-table maxima would give it).
+        The latest availability (as pandas' ``max`` of per-table maxima would give it), None
+        where that is unknown (NaT).
     """
     times = [t for t in (rows.last_available(batch) for rows in tables) if t is not None]
-    return max(times) if times else None
+    latest = max(times) if times else None
+    return None if latest is pd.NaT else latest
 
 
 def median(values: np.ndarray) -> float:
