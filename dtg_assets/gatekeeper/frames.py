@@ -6,8 +6,9 @@ landing table (never split into per-batch frames): each row carries the index of
 per-batch counts are one ``bincount`` and per-batch values one stable sort. Derived columns:
 
 - ``_lag_s``: ingestion lag ``ingested_at - <event time>`` in seconds (every table);
-- ``_available``: when the record could first be seen, ``max(event time, ingested_at)`` (a
-  record cannot be observed before it happens), used to time detections;
+- ``available`` (every table, as microseconds and validity): when the record could first be
+  seen, ``max(event time, ingested_at)`` (a record cannot be observed before it happens), used
+  to time detections;
 - applications ``_limit_share``: ``req_credit_limit / annual_income``;
 - accounts ``_approved``: whether its application in the same batch is approved and
   ``_transacts``: whether the batch has a transaction on the account;
@@ -16,7 +17,8 @@ per-batch counts are one ``bincount`` and per-batch values one stable sort. Deri
 
 Records are matched within a batch (``batch_id``): a batch's downstream records carry its id
 whatever event date they land on. Missing values follow pandas: a float NaN counts as missing,
-and a null key matches a null key.
+and a null key matches a null key. Local landing files are read single-threaded
+(:func:`read_local`), which halves the CPU of reading a day's many small files.
 """
 
 from __future__ import annotations
