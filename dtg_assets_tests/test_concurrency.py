@@ -179,7 +179,7 @@ def test_two_processes_writing_the_same_day_end_with_one_complete_copy(tmp_path,
     root = tmp_path / "root"
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=context) as executor, context.Manager() as manager:
-        for _ in range(3):
+        for _ in range(2):
             barrier = manager.Barrier(2)
             futures = [
                 executor.submit(_write_day_at, str(root), live_config, LIVE_OF_CONFIG, barrier)
