@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
+import s3fs
+from moto import server as moto_server
 
 from dtg_assets.assets import historical_landing, live_landing
 from dtg_assets.gatekeeper import learn_baseline
@@ -39,9 +41,6 @@ from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 from dtg_assets.simulation.storage import DataRootError, Storage
 from dtg_assets.simulation.verify import CHECK_SPECS, verify_day
 from dtg_assets_tests.conftest import HISTORICAL_DAY, LIVE_DAY, START, dagster_resources
-
-moto_server = pytest.importorskip("moto.server")
-s3fs = pytest.importorskip("s3fs")
 
 BUCKET = "dtg-test"
 SECRET = "sEcReT-never-printed-0123456789"
