@@ -401,10 +401,13 @@ def test_funnel_check_holds_for_every_anomaly_of_the_live_schedule(pristine, con
     assert len(outcome.metadata["z_by_batch"]) == len(config.live_schedule)
 
 
-@pytest.mark.parametrize("change", ["drop", "retype"])
-def test_lost_or_retyped_reference_column_is_caught_not_raised(zone, config, change):
-    # The reader fills a missing column with nulls and casts integers to strings, so the file
-    # reads; the references it no longer holds are what fails.
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [("drop", "missing column(s) ['app_id']"), ("retype", "is int64, not string")],
+)
+def test_lost_or_retyped_column_fails_the_checks_naming_the_file(zone, config, change, why):
+    # A file without the landing schema is not read as if it had it (no null-filled or
+    # stringified ids): every check that reads accounts fails, naming the file and the column.
     path = _file(zone, "accounts", H)
     table = _read(path)
     if change == "drop":
@@ -413,4 +416,17 @@ def test_lost_or_retyped_reference_column_is_caught_not_raised(zone, config, cha
         i = table.schema.get_field_index("app_id")
         table = table.set_column(i, "app_id", pa.array(range(table.num_rows)))
     _write(path, table)
-    assert _failed(zone, config, H) == {("accounts", "accounts_reference_approved_applications")}
+    outcomes = _outcomes(zone, config, H)
+    failed = {k for k, o in outcomes.items() if not o.passed}
+    assert failed == {
+        ("accounts", "rows_match_manifest"),
+        ("accounts", "primary_key_unique"),
+        ("accounts", "accounts_reference_approved_applications"),
+        ("accounts", "accounts_equal_approved_applications"),
+        ("transactions", "transactions_reference_accounts"),
+        ("batch_manifest", "funnel_ratios_within_bounds"),
+        ("ground_truth_labels", "labels_consistent_with_landing"),
+    }
+    for key in failed:
+        assert str(path).rsplit("/", 1)[-1] in outcomes[key].description
+        assert why in outcomes[key].description

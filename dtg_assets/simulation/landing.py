@@ -518,12 +518,34 @@ def read_parquet_files(
     tables = []
     for path in paths:
         try:
-            if zone.storage.local:
-                # pyarrow's native reader: much cheaper per small file than an fsspec handle.
-                tables.append(pq.read_table(path, schema=schema, columns=columns))
-            else:
-                data = pa.BufferReader(zone.storage.read_bytes(path))
-                tables.append(pq.read_table(data, schema=schema, columns=columns))
-        except (pa.ArrowException, OSError, ValueError) as exc:
+            # Single-threaded ParquetFile reads: these files are small and many, and pyarrow's
+            # dataset machinery and thread pool cost more than the decoding itself.
+            source = path if zone.storage.local else pa.BufferReader(zone.storage.read_bytes(path))
+            table = pq.ParquetFile(source).read(columns=schema.names, use_threads=False)
+            tables.append(_conform(table, schema))
+        except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
             raise ValueError(f"cannot read {zone.uri_of(path)} as {schema.names}: {exc}") from exc
     return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
+    """Types a landing file may carry for a column: its own, dictionary-encoded, or a
+    different width/unit of the same kind (as other Parquet writers produce)."""
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    same_kind = (pa.types.is_integer, pa.types.is_floating, pa.types.is_timestamp)
+    return actual == expected or any(k(actual) and k(expected) for k in same_kind)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table in exactly ``schema``; a missing column or a foreign type is an error."""
+    missing = [name for name in schema.names if name not in table.column_names]
+    if missing:
+        raise ValueError(f"missing column(s) {missing}")
+    table = table.select(schema.names)
+    if table.schema.equals(schema):
+        return table
+    for expected, column in zip(schema, table.columns, strict=True):
+        if not _compatible(column.type, expected.type):
+            raise ValueError(f"column {expected.name!r} is {column.type}, not {expected.type}")
+    return table.cast(schema)
