@@ -34,9 +34,9 @@ from dtg_assets.simulation.cli import main
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, scenario_days
+from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.schemas import TABLES
-from dtg_assets.simulation.storage import DataRootError
 from dtg_assets.simulation.verify import verify_day
 from dtg_assets_tests.conftest import DAGSTER_START, LIVE_DAY, START, dagster_resources
 

@@ -36,9 +36,10 @@ from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, scenario_days
+from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
-from dtg_assets.simulation.storage import DataRootError, Storage
+from dtg_assets.simulation.storage import Storage
 from dtg_assets.simulation.verify import CHECK_SPECS, verify_day
 from dtg_assets_tests.conftest import HISTORICAL_DAY, LIVE_DAY, START, dagster_resources
 

@@ -22,8 +22,8 @@ from dtg_assets.markdown import markdown_table
 from dtg_assets.resources import AnomalyScheduleResource, SimulationResource, build_scenario
 from dtg_assets.simulation.landing import DayResult
 from dtg_assets.simulation.plan import Window
+from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLE_SCHEMAS, TABLES
-from dtg_assets.simulation.storage import DataRootError
 from dtg_assets.simulation.verify import CHECK_SPECS, verify_day
 
 GROUND_TRUTH = ("ground_truth_labels", "batch_manifest")

@@ -26,8 +26,8 @@ from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import BatchPlan
 from dtg_assets.simulation.progress import ProgressBar
+from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.scenario import format_summary, run_scenario, summarize
-from dtg_assets.simulation.storage import DataRootError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # ScenarioConfig field -> the option that sets it, for error messages.

@@ -14,7 +14,7 @@ the object atomically, then the temporary deleted); the day's manifest comes las
 a manifest is complete. Writing a day again replaces exactly that day's files (by batch-id
 prefix, in every date directory) and never touches another day's: re-running is safe, and so
 are two writers of the same day at once (same data, same names; neither deletes the other's
-temporaries, see :class:`~dtg_assets.simulation.storage.WriterLock`). The root is checked
+temporaries, see :class:`~dtg_assets.simulation.roots.WriterLock`). The root is checked
 writable before anything is generated (:meth:`LandingZone.preflight`).
 """
 
@@ -42,6 +42,7 @@ from dtg_assets.simulation.generate import (
     spiked_visitors,
 )
 from dtg_assets.simulation.plan import BatchPlan, Window, batch_prefix, plan_day
+from dtg_assets.simulation.roots import DataRootError, WriterLock
 from dtg_assets.simulation.schemas import (
     EVENT_TIME,
     LABEL_SCHEMA,
@@ -49,13 +50,7 @@ from dtg_assets.simulation.schemas import (
     TABLE_SCHEMAS,
     TABLES,
 )
-from dtg_assets.simulation.storage import (
-    BackgroundWriter,
-    DataRootError,
-    ParquetSink,
-    Storage,
-    WriterLock,
-)
+from dtg_assets.simulation.storage import BackgroundWriter, ParquetSink, Storage
 
 _EPOCH = dt.date(1970, 1, 1)
 _BATCH_FILE = re.compile(r"(historical|live)-\d{8}-\d{4}\.parquet")
@@ -385,7 +380,7 @@ class _DayWriter:
         self.storage = zone.storage
         self.token = secrets.token_hex(4)
         # Taken before the first temporary exists, released after the last is renamed.
-        self.lock = WriterLock(self.storage, zone.path(LOCK_DIR), self.token)
+        self.lock = WriterLock(self.storage.local, zone.path(LOCK_DIR), self.token)
         self.open: dict[tuple[str, str], tuple[ParquetSink, str, str]] = {}
         self.streams: list[tuple[ParquetSink, str, str]] = []
         self.staged: list[tuple[str, str]] = []  # (temporary, final)
