@@ -15,10 +15,10 @@ data root.
 from __future__ import annotations
 
 import os
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import dagster as dg
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from dtg_assets.gatekeeper import BaselineConfig, Rules
 from dtg_assets.partitions import HISTORICAL_DAYS, scenario_start_date
@@ -30,6 +30,8 @@ from dtg_assets.simulation.config import (
     ScenarioConfig,
 )
 from dtg_assets.simulation.landing import LandingZone
+
+M = TypeVar("M", bound=BaseModel)
 
 SEED_ENV = "DTG_SEED"
 DATA_ROOT_ENV = "DTG_DATA_ROOT"
@@ -53,6 +55,26 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
         msg = err["msg"].removeprefix("Value error, ")
         lines.append(f"{loc or '<root>'}: {msg} (got {err.get('input')!r})")
     return "\n".join(lines)
+
+
+def validated(model: type[M], data: dict[str, Any], field: str) -> M:
+    """Validate a launchpad dict with an engine model, errors named under the resource field.
+
+    Args:
+        model: The strict pydantic model.
+        data: The overrides (unnamed fields keep the model's defaults).
+        field: The resource field the dict came from, prefixed to every error's path.
+
+    Returns:
+        The model instance.
+
+    Raises:
+        ValueError: One line per invalid or unknown key.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(format_validation_error(exc, field)) from None
 
 
 class LiveBatch(dg.Config):
@@ -119,10 +141,7 @@ class AnomalyScheduleResource(dg.ConfigurableResource):
         Raises:
             ValueError: On unknown anomaly types or parameters, or out-of-range values.
         """
-        try:
-            return AnomalyParams.model_validate(self.anomaly_params)
-        except ValidationError as exc:
-            raise ValueError(format_validation_error(exc, "anomaly_params")) from None
+        return validated(AnomalyParams, self.anomaly_params, "anomaly_params")
 
 
 class SimulationResource(dg.ConfigurableResource):
@@ -178,10 +197,7 @@ class SimulationResource(dg.ConfigurableResource):
         Raises:
             ValueError: On unknown or out-of-range parameters.
         """
-        try:
-            return FunnelParams.model_validate(self.funnel)
-        except ValidationError as exc:
-            raise ValueError(format_validation_error(exc, "funnel")) from None
+        return validated(FunnelParams, self.funnel, "funnel")
 
     def zone(self) -> LandingZone:
         """The landing zone at the resolved data root."""
@@ -215,10 +231,7 @@ class GatekeeperResource(dg.ConfigurableResource):
         Raises:
             ValueError: On unknown rules or parameters, or out-of-range values.
         """
-        try:
-            return Rules.model_validate(self.rules)
-        except ValidationError as exc:
-            raise ValueError(format_validation_error(exc, "rules")) from None
+        return validated(Rules, self.rules, "rules")
 
     def baseline_config(self) -> BaselineConfig:
         """What the baseline measures, defaults where not overridden.
@@ -226,10 +239,7 @@ class GatekeeperResource(dg.ConfigurableResource):
         Raises:
             ValueError: On unknown or out-of-range settings.
         """
-        try:
-            return BaselineConfig.model_validate(self.baseline)
-        except ValidationError as exc:
-            raise ValueError(format_validation_error(exc, "baseline")) from None
+        return validated(BaselineConfig, self.baseline, "baseline")
 
 
 def build_scenario(
