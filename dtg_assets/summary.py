@@ -1,7 +1,8 @@
 """Run the whole scenario through Dagster in process and summarise it for a terminal.
 
-Used by ``dtg-run``: one single-run backfill per window (all partitions, every check) executed
-in process against the instance at ``DAGSTER_HOME``, so the runs and their per-partition
+Used by ``dtg-run``: one single-run backfill per window (all partitions, every check), the two
+windows side by side, then the gatekeeper's baseline, findings and evaluation, all executed in
+process against the instance at ``DAGSTER_HOME``, so the runs and their per-partition
 materializations and check results are recorded where ``dagster dev`` will show them.
 """
 
