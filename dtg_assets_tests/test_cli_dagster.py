@@ -200,3 +200,35 @@ def test_dtg_run_lands_every_partition_with_all_checks_and_records_its_runs(
         history = instance.event_log_storage.get_asset_check_execution_history(ROWS_CHECKED, 50)
         assert len(history) == 14
         assert {r.status.value for r in history} == {"SUCCEEDED"}
+
+
+BAD_DEFINITIONS = """
+import dagster as dg
+from dtg_assets.definitions import defs
+from dtg_assets.resources import AnomalyScheduleResource, LiveBatch
+
+bad = dg.Definitions(
+    assets=list(defs.assets),
+    resources={
+        **defs.resources,
+        "anomaly_schedule": AnomalyScheduleResource(
+            batches=[LiveBatch(anomaly="bogus", visitors=-3)]
+        ),
+    },
+)
+"""
+
+
+def test_bad_schedule_in_definitions_fails_the_code_location_load(tmp_path, dirs):
+    # A schedule edited into the code (not the launchpad) fails when Dagster loads the code
+    # location, with the engine's messages, before any run could write anything.
+    home, data = dirs
+    module = tmp_path / "bad_defs.py"
+    module.write_text(BAD_DEFINITIONS)
+    proc = _run(_dagster("definitions", "validate", "-f", str(module)), _env(home, data), tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "batches.0.anomaly: unknown anomaly 'bogus'" in out
+    assert "null_burst, age_error, traffic_spike" in out
+    assert "batches.0.visitors: Input should be greater than or equal to 1 (got -3)" in out
+    assert not data.exists()
