@@ -172,13 +172,16 @@ def _differences(
     }
 
 
+def _manifest_counts(manifest: pd.DataFrame, column: str) -> dict[str, int]:
+    """A per-batch count column of the manifest, by batch id."""
+    return dict(zip(manifest["batch_id"], manifest[column].astype(int), strict=True))
+
+
 def _rows_match_manifest(spec, frames, config, plans):
     manifest = frames["batch_manifest"]
     if manifest.empty:
         return False, "no batch manifest for this day: it was never written", {}
-    expected = dict(
-        zip(manifest["batch_id"], manifest[f"rows_{spec.asset}"].astype(int), strict=True)
-    )
+    expected = _manifest_counts(manifest, f"rows_{spec.asset}")
     landed = _counts(frames[spec.asset])
     bad = _differences(expected, landed, ("manifest", "landed"))
     meta = {"rows_landed": sum(landed.values()), "rows_in_manifest": sum(expected.values())}
@@ -352,11 +355,9 @@ def _labels_consistent(spec, frames, config, plans):
             problems.append(
                 f"{int((is_landed != should_land).sum())} {table} labels disagree with landing"
             )
-        counted = _counts(rows)
-        expected = dict(
-            zip(manifest["batch_id"], manifest[f"labelled_{table}"].astype(int), strict=True)
+        bad = _differences(
+            _manifest_counts(manifest, f"labelled_{table}"), _counts(rows), ("manifest", "labels")
         )
-        bad = {b for b in set(counted) | set(expected) if counted.get(b, 0) != expected.get(b, 0)}
         if bad:
             problems.append(f"{table} label counts differ from the manifest in {sorted(bad)}")
     by_anomaly = {str(k): int(v) for k, v in labels["anomaly"].value_counts().items()}
