@@ -160,8 +160,8 @@ class _Chunk:
     def build(self) -> BatchOutput:
         visitors, v_ts = self._visitors()
         apps, app = self._applications(visitors, v_ts)
-        accounts, acc = self._accounts(apps, app)
-        transactions = self._transactions(accounts, acc)
+        accounts, acc = self._accounts(app)
+        transactions = self._transactions(acc)
         labels = pa.concat_tables(self.labels) if self.labels else LABEL_SCHEMA.empty_table()
         tables = {
             "visitor_events": visitors,
@@ -323,7 +323,7 @@ class _Chunk:
         return np.where(age < f.minimum_age, STATUS_UNDER_AGE, status)
 
     # -- accounts -----------------------------------------------------------------------------
-    def _accounts(self, apps: pa.Table, app: dict) -> tuple[pa.Table, dict]:
+    def _accounts(self, app: dict) -> tuple[pa.Table, dict]:
         f, n, rng = self.f, self.n, self._rng("accounts")
         raw_id = random_bytes(rng, n)
         factor = rng.uniform(f.limit_factor.low, f.limit_factor.high, n)
@@ -369,7 +369,7 @@ class _Chunk:
         }
 
     # -- transactions -------------------------------------------------------------------------
-    def _transactions(self, accounts: pa.Table, acc: dict) -> pa.Table:
+    def _transactions(self, acc: dict) -> pa.Table:
         f, n, rng, fraud = self.f, self.n, self._rng("transactions"), self.a.fraud_spike
         transact_u = rng.random(n)
         # Only visitors that would transact if they had an account get transaction slots: the
