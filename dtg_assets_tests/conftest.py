@@ -272,12 +272,18 @@ def dagster_resources(data_root, scale: float = 0.05, **simulation) -> dict:
     }
 
 
-def run_checks_only(job_name: str, day, run_config: dict | None = None):
+def run_checks_only(job_name: str, day, run_config: dict | None = None, instance=None):
     """Run only a window's asset checks on one landed day, as "Execute checks" does in the UI.
 
     ``dg.materialize`` cannot take a partition for a checks-only selection (it looks for the
     partitions of the selected assets, of which there are none), so the window's job is subset
     to its checks instead: the job carries the partitions.
+
+    Args:
+        job_name: ``historical_job`` or ``live_job``.
+        day: The partition.
+        run_config: Run config of the resources.
+        instance: The Dagster instance (an ephemeral one when None), to read the run's logs.
 
     Returns:
         The in-process result (not raised on failure).
@@ -292,5 +298,6 @@ def run_checks_only(job_name: str, day, run_config: dict | None = None):
     return subset.execute_in_process(
         partition_key=day.isoformat(),
         run_config=run_config,
+        instance=instance,
         raise_on_error=False,
     )

@@ -29,6 +29,7 @@ from dtg_assets_tests.conftest import (
 )
 
 NAMES = (*TABLES, "ground_truth_labels", "batch_manifest")
+MISSING_OUTPUTS = "did not yield or return expected outputs"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 CASES = {
@@ -58,6 +59,17 @@ def _evaluations(result: dg.ExecuteInProcessResult) -> dict:
     return out
 
 
+def _logs(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:
+    """Every message the run logged (Dagster's own lines and the assets'), in order."""
+    return [e.user_message for e in instance.all_logs(result.run_id)]
+
+
+def _assert_no_missing_outputs(logs: list[str]) -> None:
+    # The line Dagster logs when a step declares check outputs it does not produce: users read
+    # it as a failure, so no run may log it.
+    assert logs and not [m for m in logs if MISSING_OUTPUTS in m]
+
+
 def _disk_rows(zone: LandingZone, window: Window, day) -> dict[str, int]:
     rows = {t: zone.read_day(t, window, day).num_rows for t in TABLES}
     rows["ground_truth_labels"] = zone.read_labels(window, day).num_rows
@@ -67,23 +79,28 @@ def _disk_rows(zone: LandingZone, window: Window, day) -> dict[str, int]:
 
 @pytest.fixture(scope="module", params=list(CASES))
 def landed(request, tmp_path_factory):
-    """One partition of each window materialized once: ``(window, day, zone, result)``."""
+    """One partition of each window materialized once: ``(window, day, zone, result, logs)``."""
     assets_def, day, window = CASES[request.param]
     root = tmp_path_factory.mktemp(f"landed-{request.param}")
-    result = dg.materialize(
-        [assets_def], partition_key=day.isoformat(), resources=dagster_resources(root)
-    )
-    return window, day, LandingZone(str(root)), result
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [assets_def],
+            partition_key=day.isoformat(),
+            resources=dagster_resources(root),
+            instance=instance,
+        )
+        logs = _logs(instance, result)
+    return window, day, LandingZone(str(root)), result, logs
 
 
 def test_every_asset_is_materialized_for_the_partition(landed):
-    _, day, _, result = landed
+    _, day, _, result, _ = landed
     assert result.success
     assert set(_materializations(result)) == {(n, day.isoformat()) for n in NAMES}
 
 
 def test_every_check_passes_and_carries_the_partition(landed):
-    window, day, _, result = landed
+    window, day, _, result, _ = landed
     evaluations = _evaluations(result)
     assert set(evaluations) == {(s.asset, s.name, day.isoformat()) for s in CHECK_SPECS}
     failed = {k: e.description for k, e in evaluations.items() if not e.passed}
@@ -92,8 +109,29 @@ def test_every_check_passes_and_carries_the_partition(landed):
         assert ev.asset_key == dg.AssetKey([window.value, asset])
 
 
+def test_a_partition_run_logs_no_missing_check_output(landed):
+    _assert_no_missing_outputs(landed[4])
+
+
+def test_an_asset_only_run_lands_without_checks_or_missing_outputs(tmp_path):
+    # Materializing assets without their checks (e.g. "Materialize" of a selection in the UI).
+    selection = dg.AssetSelection.groups("historical").without_checks()
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [historical_landing],
+            selection=selection,
+            partition_key=HISTORICAL_DAY.isoformat(),
+            resources=dagster_resources(tmp_path),
+            instance=instance,
+        )
+        _assert_no_missing_outputs(_logs(instance, result))
+    assert result.success
+    assert not result.get_asset_check_evaluations()
+    assert set(_materializations(result)) == {(n, HISTORICAL_DAY.isoformat()) for n in NAMES}
+
+
 def test_row_count_metadata_equals_the_rows_on_disk(landed):
-    window, day, zone, result = landed
+    window, day, zone, result, _ = landed
     mats = _materializations(result)
     disk = _disk_rows(zone, window, day)
     assert disk["visitor_events"] > 0 and disk["transactions"] > 0
@@ -102,7 +140,7 @@ def test_row_count_metadata_equals_the_rows_on_disk(landed):
 
 
 def test_path_metadata_lists_exactly_the_files_on_disk(landed):
-    window, day, zone, result = landed
+    window, day, zone, result, _ = landed
     mats = _materializations(result)
     for table in TABLES:
         meta = mats[(table, day.isoformat())]
@@ -113,7 +151,7 @@ def test_path_metadata_lists_exactly_the_files_on_disk(landed):
 
 
 def test_labelled_rows_metadata_equals_the_labels_on_disk(landed):
-    window, day, zone, result = landed
+    window, day, zone, result, _ = landed
     mats = _materializations(result)
     labels = zone.read_labels(window, day).to_pandas()
     if window is Window.HISTORICAL:
@@ -132,13 +170,15 @@ def test_labelled_rows_metadata_equals_the_labels_on_disk(landed):
 
 
 def test_checks_only_run_verifies_without_writing(landed):
-    window, day, zone, _ = landed
+    window, day, zone, _, _ = landed
     files = [p for t in TABLES for p in zone.day_files(t, window, day)]
     files += [zone.labels_path(window, day), zone.manifest_path(window, day)]
     before = {p: os.stat(p).st_mtime_ns for p in files}
-    result = run_checks_only(
-        f"{window.value}_job", day, run_config=_run_config(zone.uri, scale=0.05)
-    )
+    with dg.instance_for_test() as instance:
+        result = run_checks_only(
+            f"{window.value}_job", day, _run_config(zone.uri, scale=0.05), instance
+        )
+        _assert_no_missing_outputs(_logs(instance, result))
     assert result.success
     assert not result.get_asset_materialization_events()
     evaluations = _evaluations(result)
@@ -154,10 +194,13 @@ def _run_config(root: str, scale: float) -> dict:
 def test_a_range_runs_once_and_records_every_partition(tmp_path):
     days = [HISTORICAL_DAY + dt.timedelta(days=i) for i in range(3)]
     keys = [d.isoformat() for d in days]
-    result = defs.resolve_job_def("historical_job").execute_in_process(
-        run_config=_run_config(str(tmp_path), scale=0.02),
-        tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
-    )
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("historical_job").execute_in_process(
+            run_config=_run_config(str(tmp_path), scale=0.02),
+            tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
+            instance=instance,
+        )
+        _assert_no_missing_outputs(_logs(instance, result))
     assert result.success
     mats = _materializations(result)
     assert set(mats) == {(n, k) for n in NAMES for k in keys}

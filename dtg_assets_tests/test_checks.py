@@ -5,8 +5,8 @@ tampers with the copy as a broken writer or a careless hand would: a deleted fil
 row, a missing batch, an orphan reference, a label pointing nowhere, a manifest that lies, a
 truncated Parquet file. Most tampering is verified with ``verify_day`` directly and the exact
 set of failing checks asserted; the main cases also go through Dagster as a checks-only run, to
-show that the evaluations carry the partition and that a failed ERROR check fails the run while
-a failed WARN check does not.
+show that the evaluations carry the partition and that a failed (blocking) ERROR check fails the
+run while a failed WARN check does not.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import shutil
 import uuid
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -96,19 +97,28 @@ def _failed(zone: LandingZone, config, window: Window) -> set[tuple[str, str]]:
 
 
 def _through_dagster(zone: LandingZone, window: Window, **simulation):
-    """A checks-only Dagster run on the tampered day: ``(result, failed evaluations by key)``."""
+    """A checks-only Dagster run on the tampered day.
+
+    Returns:
+        ``(result, failed evaluations by key, the run's log messages)``.
+    """
     run_config = {
         "resources": {
             "simulation": {"config": {"data_root": zone.uri, "scale": SCALE, **simulation}}
         }
     }
-    result = run_checks_only(f"{window.value}_job", DAY[window], run_config=run_config)
+    with dg.instance_for_test() as instance:
+        result = run_checks_only(
+            f"{window.value}_job", DAY[window], run_config=run_config, instance=instance
+        )
+        logs = [e.user_message for e in instance.all_logs(result.run_id)]
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == len(CHECK_SPECS)
     assert {e.partition for e in evaluations} == {DAY[window].isoformat()}
     assert not result.get_asset_materialization_events()
+    assert not [m for m in logs if "did not yield or return expected outputs" in m]
     failed = {(e.asset_key.path[-1], e.check_name): e for e in evaluations if not e.passed}
-    return result, failed
+    return result, failed, logs
 
 
 def _run_failure(result) -> str:
@@ -116,13 +126,19 @@ def _run_failure(result) -> str:
     return failure.event_specific_data.error.to_string()
 
 
-def _assert_fails_the_run(result, failed: dict, window: Window) -> None:
-    """ERROR checks failed: the run fails, naming each failed check with its partition."""
+def _assert_fails_the_run(result, failed: dict, window: Window, logs: list[str]) -> None:
+    """ERROR checks failed: Dagster's blocking gate fails the run naming each failed check,
+    and the run's log names each with its partition and why."""
     assert not result.success
     message = _run_failure(result)
+    assert f"{len(failed)} blocking asset check" in message
+    assert "DagsterAssetCheckFailedError" in message
+    [logged] = [m for m in logs if "blocking check(s) failed" in m]
     for (asset, name), evaluation in failed.items():
         assert evaluation.severity.value == "ERROR"
-        assert f"{DAY[window]} {window.value}/{asset}:{name}" in message
+        [line] = [x for x in message.splitlines() if x.startswith(f"{window.value}/{asset}: ")]
+        assert name in line.split(": ", 1)[1].split(",")
+        assert f"{DAY[window]} {window.value}/{asset}:{name} - {evaluation.description}" in logged
 
 
 # --- the untouched days -----------------------------------------------------------------------
@@ -141,21 +157,21 @@ def test_deleted_landing_file_fails_rows_match_manifest(zone, config):
     path = _file(zone, "transactions", H, index=1)
     lost = _read(path).num_rows
     os.remove(path)
-    result, failed = _through_dagster(zone, H)
+    result, failed, logs = _through_dagster(zone, H)
     assert set(failed) == {("transactions", "rows_match_manifest")}
     evaluation = failed[("transactions", "rows_match_manifest")]
     batch = plan_day(config, HISTORICAL_DAY, H)[0].batch_id
     assert batch in evaluation.description
     meta = evaluation.metadata
     assert meta["rows_in_manifest"].value - meta["rows_landed"].value == lost
-    _assert_fails_the_run(result, failed, H)
+    _assert_fails_the_run(result, failed, H, logs)
 
 
 def test_duplicated_row_fails_primary_key_and_counts(zone):
     path = _file(zone, "visitor_events", H)
     table = _read(path)
     _write(path, pa.concat_tables([table, table.slice(7, 1)]))
-    result, failed = _through_dagster(zone, H)
+    result, failed, logs = _through_dagster(zone, H)
     assert set(failed) == {
         ("visitor_events", "primary_key_unique"),
         ("visitor_events", "rows_match_manifest"),
@@ -164,7 +180,7 @@ def test_duplicated_row_fails_primary_key_and_counts(zone):
     pk = failed[("visitor_events", "primary_key_unique")]
     assert pk.metadata["duplicate_keys"].value == 1
     assert table.column("visitor_id")[7].as_py() in pk.metadata["sample"].value
-    _assert_fails_the_run(result, failed, H)
+    _assert_fails_the_run(result, failed, H, logs)
 
 
 def test_orphan_account_fails_referential_integrity(zone):
@@ -174,7 +190,7 @@ def test_orphan_account_fails_referential_integrity(zone):
     orphan = _set(orphan, 0, "account_id", str(uuid.uuid4()))
     orphan = _set(orphan, 0, "app_id", str(uuid.uuid4()))
     _write(path, pa.concat_tables([table, orphan]))
-    result, failed = _through_dagster(zone, H)
+    result, failed, logs = _through_dagster(zone, H)
     assert set(failed) == {
         ("accounts", "accounts_reference_approved_applications"),
         ("accounts", "accounts_equal_approved_applications"),
@@ -183,14 +199,14 @@ def test_orphan_account_fails_referential_integrity(zone):
     ref = failed[("accounts", "accounts_reference_approved_applications")]
     assert ref.metadata["orphans"].value == 1
     assert ref.metadata["sample"].value == [orphan.column("app_id")[0].as_py()]
-    _assert_fails_the_run(result, failed, H)
+    _assert_fails_the_run(result, failed, H, logs)
 
 
 def test_truncated_parquet_fails_the_checks_of_its_table_naming_the_file(zone):
     path = _file(zone, "visitor_events", L, index=2)
     with open(path, "r+b") as handle:
         handle.truncate(os.path.getsize(path) // 2)
-    result, failed = _through_dagster(zone, L)
+    result, failed, logs = _through_dagster(zone, L)
     # Every check reading visitor_events fails; the others still run and pass.
     assert set(failed) == {
         ("visitor_events", "rows_match_manifest"),
@@ -204,18 +220,19 @@ def test_truncated_parquet_fails_the_checks_of_its_table_naming_the_file(zone):
     for evaluation in failed.values():
         assert f"cannot read {path}" in evaluation.description
     _assert_fails_the_run(
-        result, {k: v for k, v in failed.items() if v.severity.value == "ERROR"}, L
+        result, {k: v for k, v in failed.items() if v.severity.value == "ERROR"}, L, logs
     )
 
 
 def test_funnel_out_of_bounds_is_a_warning_that_does_not_fail_the_run(zone):
     # The landed day is fine, but the checks are told the funnel converts 50% of visitors.
-    result, failed = _through_dagster(zone, H, funnel={"apply_rate": 0.5})
+    result, failed, logs = _through_dagster(zone, H, funnel={"apply_rate": 0.5})
     assert set(failed) == {("batch_manifest", "funnel_ratios_within_bounds")}
     evaluation = failed[("batch_manifest", "funnel_ratios_within_bounds")]
     assert evaluation.severity.value == "WARN"
     assert evaluation.metadata["worst_z"].value > 5
     assert result.success
+    assert not [m for m in logs if "blocking check(s) failed" in m]
 
 
 # --- every other check, with verify_day ---------------------------------------------------------

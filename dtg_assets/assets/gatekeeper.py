@@ -15,20 +15,22 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from dtg_assets.assets.landing import asset_key, check_evaluations
+from dtg_assets.assets.landing import asset_key
+from dtg_assets.checks import CheckRecorder, asset_check_spec
 from dtg_assets.gatekeeper import detect_day, learn_baseline
 from dtg_assets.gatekeeper.evaluation import evaluate, load_ground_truth
 from dtg_assets.gatekeeper.findings import flagged
 from dtg_assets.gatekeeper.store import GatekeeperStore
+from dtg_assets.gatekeeper.verdicts import FAMILIES
 from dtg_assets.markdown import markdown_rows
 from dtg_assets.partitions import historical_partitions, live_partitions
 from dtg_assets.resources import GatekeeperResource, SimulationResource
+from dtg_assets.simulation.checks import CheckOutcome, CheckSpec
 from dtg_assets.simulation.schemas import TABLES
 
 BASELINE = dg.AssetKey(["gatekeeper", "baseline"])
 FINDINGS = dg.AssetKey(["gatekeeper", "findings"])
 EVALUATION = dg.AssetKey(["gatekeeper", "evaluation"])
-FAMILIES = ("technical", "business", "freshness", "statistical")
 GROUP = "gatekeeper"
 OWNERS = ["team:dtg"]
 
@@ -89,10 +91,23 @@ def _flag_rows(flags: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _family_outcomes(findings: pa.Table) -> list[tuple[str, bool, str, dict[str, Any]]]:
+# One WARN check per detector family: a flag is news about the data, never a reason to stop.
+FAMILY_CHECKS = {
+    family: CheckSpec(
+        "findings",
+        f"{family}_detectors_pass",
+        "WARN",
+        f"No live batch of the day is flagged by a {family} detector; metadata names the batch, "
+        "detector, metric and threshold of every flag.",
+    )
+    for family in FAMILIES
+}
+
+
+def _family_outcomes(day: dt.date, findings: pa.Table) -> list[CheckOutcome]:
     flags = flagged(findings)
     outcomes = []
-    for family in FAMILIES:
+    for family, spec in FAMILY_CHECKS.items():
         rows = _flag_rows(flags[flags["family"] == family])
         batches = sorted({r["batch_id"] for r in rows})
         description = (
@@ -101,7 +116,7 @@ def _family_outcomes(findings: pa.Table) -> list[tuple[str, bool, str, dict[str,
             else f"no batch flagged by {family} detectors"
         )
         meta = {"flagged_batches": batches, "flags": dg.MetadataValue.md(markdown_rows(rows))}
-        outcomes.append((f"{family}_detectors_pass", not rows, description, meta))
+        outcomes.append(CheckOutcome(spec, day, not rows, description, meta))
     return outcomes
 
 
@@ -119,15 +134,7 @@ def _family_outcomes(findings: pa.Table) -> list[tuple[str, bool, str, dict[str,
             "zone and the baseline only. Stored at `gatekeeper/findings/<YYYYMMDD>.parquet`.",
         )
     ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            f"{family}_detectors_pass",
-            asset=FINDINGS,
-            description=f"[WARN] No live batch of the day is flagged by a {family} detector; "
-            "metadata names the batch, detector, metric and threshold of every flag.",
-        )
-        for family in FAMILIES
-    ],
+    check_specs=[asset_check_spec(spec, FINDINGS) for spec in FAMILY_CHECKS.values()],
     partitions_def=live_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     can_subset=True,
@@ -141,6 +148,7 @@ def gatekeeper_findings(
     store = GatekeeperStore(simulation.zone())
     baseline = store.read_baseline()
     rules = gatekeeper.rules_model()
+    recorder = CheckRecorder(context, lambda _: FINDINGS)
     for day in _days(context.partition_keys):
         findings = detect_day(store.zone, day, baseline, rules)
         path = store.write_findings(day, findings)
@@ -155,12 +163,7 @@ def gatekeeper_findings(
             asset_key=FINDINGS,
             partition_key=day.isoformat(),
         )
-        yield from check_evaluations(
-            context,
-            FINDINGS,
-            day.isoformat(),
-            [(n, ok, d, m, "WARN") for n, ok, d, m in _family_outcomes(findings)],
-        )
+        yield from recorder.record(_family_outcomes(day, findings))
     yield dg.MaterializeResult(asset_key=FINDINGS)
 
 

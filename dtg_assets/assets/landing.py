@@ -6,18 +6,20 @@ the day back from storage and records the window's asset checks per partition. I
 wrapper: generation, writing and verification live in :mod:`dtg_assets.simulation`.
 
 A run may cover a range of days (``BackfillPolicy.single_run()``); metadata and check results are
-still recorded per partition. Selecting only checks (for example "Execute checks" in the UI)
-verifies what already landed without writing anything.
+still recorded per partition (see :mod:`dtg_assets.checks`). Selecting only checks (for example
+"Execute checks" in the UI) verifies what already landed without writing anything. Within a
+window the specs declare the funnel's lineage (visitor_events -> applications -> accounts ->
+transactions, all four -> labels -> manifest), though one engine call writes them together.
 """
 
 import datetime as dt
 import time
-from typing import Any
 
 import dagster as dg
 import pyarrow as pa
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 
+from dtg_assets.assets.columns import column_schema
+from dtg_assets.checks import CheckRecorder, asset_check_spec
 from dtg_assets.markdown import markdown_table
 from dtg_assets.resources import AnomalyScheduleResource, SimulationResource, build_scenario
 from dtg_assets.simulation.landing import DayResult
@@ -44,28 +46,21 @@ _DESCRIPTIONS = {
 }
 
 
+# Each asset's upstream assets within its window: the funnel, then what describes it.
+_DEPS = {
+    "visitor_events": (),
+    "applications": ("visitor_events",),
+    "accounts": ("applications",),
+    "transactions": ("accounts",),
+    "ground_truth_labels": TABLES,
+    "batch_manifest": (*TABLES, "ground_truth_labels"),
+}
+
+
 def _schema(name: str) -> pa.Schema:
     return {"ground_truth_labels": LABEL_SCHEMA, "batch_manifest": MANIFEST_SCHEMA}.get(
         name, TABLE_SCHEMAS.get(name)
     )
-
-
-def column_schema(schema: pa.Schema) -> dg.TableSchema:
-    """A Dagster table schema from an Arrow schema.
-
-    Args:
-        schema: Arrow schema.
-
-    Returns:
-        The column schema shown in the UI.
-    """
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(f.name, str(f.type), constraints=dg.TableColumnConstraints(
-                nullable=f.nullable))
-            for f in schema
-        ]
-    )  # fmt: skip
 
 
 def asset_key(window: Window | str, name: str) -> dg.AssetKey:
@@ -102,77 +97,22 @@ def _metadata(name: str, result: DayResult, zone_uri: str) -> dict[str, object]:
             "files": len(result.paths[name]),
             "labelled_rows_by_anomaly": dg.MetadataValue.json(by_anomaly),
             "preview": dg.MetadataValue.md(markdown_table(preview)),
-            "dagster/column_schema": column_schema(TABLE_SCHEMAS[name]),
+            "dagster/column_schema": column_schema(name, TABLE_SCHEMAS[name]),
             "data_root": zone_uri,
         }
     if name == "ground_truth_labels":
         return {
             "dagster/row_count": sum(result.labels_by_anomaly.values()),
             "labelled_rows_by_anomaly": dg.MetadataValue.json(result.labels_by_anomaly),
-            "dagster/column_schema": column_schema(LABEL_SCHEMA),
+            "dagster/column_schema": column_schema(name, LABEL_SCHEMA),
             "data_root": zone_uri,
         }
     return {
         "dagster/row_count": result.manifest.num_rows,
         "preview": dg.MetadataValue.md(markdown_table(result.manifest, max_rows=50)),
-        "dagster/column_schema": column_schema(MANIFEST_SCHEMA),
+        "dagster/column_schema": column_schema(name, MANIFEST_SCHEMA),
         "data_root": zone_uri,
     }
-
-
-def check_evaluations(
-    context: dg.AssetExecutionContext,
-    key: dg.AssetKey,
-    partition: str,
-    outcomes: list[tuple[str, bool, str, dict[str, Any], str]],
-) -> list[AssetCheckEvaluation]:
-    """Check results for one partition of an asset, to be yielded by the asset's body.
-
-    A ``single_run`` backfill executes many partitions in one step, where a returned
-    ``AssetCheckResult`` could not say which partition it is about; an evaluation carrying its
-    partition keeps one result per partition in the UI. They are yielded rather than passed to
-    ``context.log_event``, whose events are buffered until the next yield and would be lost if
-    the step then fails on a blocking check.
-
-    Args:
-        context: The executing asset's context.
-        key: The checked asset.
-        partition: The partition key the results are about.
-        outcomes: ``(check name, passed, description, metadata, severity)`` tuples; checks
-            not selected in this run are skipped.
-
-    Returns:
-        The evaluations of the selected checks.
-    """
-    return [
-        AssetCheckEvaluation(
-            asset_key=key,
-            check_name=name,
-            passed=passed,
-            metadata={"partition": partition, "result": description, **metadata},
-            severity=dg.AssetCheckSeverity(severity),
-            description=description,
-            partition=partition,
-        )
-        for name, passed, description, metadata, severity in outcomes
-        if dg.AssetCheckKey(key, name) in context.selected_asset_check_keys
-    ]
-
-
-def blocking_failures(evaluations: list[AssetCheckEvaluation]) -> list[str]:
-    """``partition asset:check - description`` of every failed ERROR evaluation."""
-    return [
-        f"{e.partition} {e.asset_key.to_user_string()}:{e.check_name} - {e.description}"
-        for e in evaluations
-        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-    ]
-
-
-def _check_description(severity: str, description: str) -> str:
-    consequence = (
-        " A failure fails the run, so nothing downstream runs." if severity == "ERROR" else ""
-    )
-    return f"[{severity}] {description}{consequence}"
 
 
 def build_landing_asset(
@@ -196,20 +136,12 @@ def build_landing_asset(
             kinds={"parquet"},
             owners=OWNERS,
             tags={"layer": "ground_truth" if name in GROUND_TRUTH else "landing"},
-            metadata={"dagster/column_schema": column_schema(_schema(name))},
+            deps=[asset_key(window, d) for d in _DEPS[name]],
+            metadata={"dagster/column_schema": column_schema(name, _schema(name))},
         )
         for name in names
     ]
-    check_specs = [
-        dg.AssetCheckSpec(
-            spec.name,
-            asset=asset_key(window, spec.asset),
-            description=_check_description(spec.severity, spec.description),
-        )
-        # Not `blocking=True`: Dagster gates on returned AssetCheckResults, which a range run
-        # cannot attribute to partitions; the asset fails its own step on an ERROR instead.
-        for spec in CHECK_SPECS
-    ]
+    check_specs = [asset_check_spec(spec, asset_key(window, spec.asset)) for spec in CHECK_SPECS]
 
     @dg.multi_asset(
         name=f"{window.value}_landing",
@@ -258,23 +190,11 @@ def build_landing_asset(
             for name in names:
                 if asset_key(window, name) in selected:
                     yield dg.MaterializeResult(asset_key=asset_key(window, name))
-        failed = []
+        recorder = CheckRecorder(context, lambda name: asset_key(window, name))
         for day in days if context.selected_asset_check_keys else ():
-            by_asset: dict[str, list] = {}
-            for o in verify_day(zone, config, day, window):
-                by_asset.setdefault(o.spec.asset, []).append(
-                    (o.spec.name, o.passed, o.description, o.metadata, o.spec.severity)
-                )
-            for name, outcomes in by_asset.items():
-                evaluations = check_evaluations(
-                    context, asset_key(window, name), day.isoformat(), outcomes
-                )
-                yield from evaluations
-                failed += blocking_failures(evaluations)
-        if failed:
-            # Blocking ERROR checks: fail the step so nothing downstream consumes bad landing data.
-            raise dg.Failure(
-                description=f"{len(failed)} blocking check(s) failed:\n" + "\n".join(failed[:20])
-            )
+            yield from recorder.record(verify_day(zone, config, day, window))
+        # A failed blocking check then fails the step (Dagster's own gating on ERROR checks
+        # declared blocking): the gatekeeper downstream does not run on bad landing data.
+        recorder.log_blocking_failures()
 
     return _landing

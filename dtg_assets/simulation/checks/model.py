@@ -1,0 +1,100 @@
+"""The values the landing checks are made of: a spec, a check, its verdict and its outcome.
+
+A :class:`Check` is one named property of one asset of a window: its :class:`CheckSpec` (what
+the UI shows: asset, name, severity, description), the function that decides it and the tables
+it reads. The function gets a :class:`LandedDay` and returns a :class:`Verdict`; running a check
+on a day gives a :class:`CheckOutcome`, which is what travels to the Dagster layer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.plan import BatchPlan
+
+Severity = Literal["ERROR", "WARN"]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """What a check is about: the asset (a window's table name), its name and severity."""
+
+    asset: str
+    name: str
+    severity: Severity
+    description: str
+
+
+@dataclass(frozen=True)
+class LandedDay:
+    """Everything a check may look at: the day's frames, its scenario and its planned batches."""
+
+    day: dt.date
+    frames: dict[str, pd.DataFrame]
+    config: ScenarioConfig
+    plans: list[BatchPlan]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a check function decides: passed or not, why, and numbers for the UI."""
+
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+CheckFunction = Callable[[CheckSpec, LandedDay], Verdict]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """The result of one check on one day."""
+
+    spec: CheckSpec
+    day: dt.date
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its spec, the function deciding it, and the tables that function reads."""
+
+    spec: CheckSpec
+    decide: CheckFunction
+    # Landing tables and ground truth the check reads besides the manifest (always read).
+    reads: tuple[str, ...]
+
+    def run(self, day: LandedDay, errors: dict[str, str]) -> CheckOutcome:
+        """Decide the check on a day, or fail it naming what could not be read.
+
+        Args:
+            day: The day read back.
+            errors: Why each unreadable table or manifest could not be read.
+
+        Returns:
+            The outcome (metadata as plain JSON values).
+        """
+        broken = [errors[n] for n in (*self.reads, "batch_manifest") if n in errors]
+        if broken:
+            return CheckOutcome(self.spec, day.day, False, "; ".join(dict.fromkeys(broken)))
+        verdict = self.decide(self.spec, day)
+        return CheckOutcome(
+            self.spec, day.day, bool(verdict.passed), verdict.description, plain(verdict.metadata)
+        )
+
+
+def plain(value: Any) -> Any:
+    """Metadata as plain JSON-able Python values (numpy scalars become int/float)."""
+    return json.loads(
+        json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    )
