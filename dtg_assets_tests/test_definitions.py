@@ -8,13 +8,16 @@ answer depends on "now".
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from dtg_assets.definitions import defs
+from dtg_assets.gatekeeper.verdicts import FAMILIES
 from dtg_assets.partitions import build_partitions, historical_partitions, live_partitions
-from dtg_assets.simulation.schemas import TABLES
+from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLE_SCHEMAS, TABLES
 from dtg_assets.simulation.verify import CHECK_SPECS
 from dtg_assets_tests.conftest import DAGSTER_START
 
@@ -53,6 +56,76 @@ def test_every_check_spec_is_defined_per_window_with_its_severity():
     for key in expected:
         # The UI shows the description: it must say whether a failure fails the run.
         assert graph.get_check_spec(key).description.startswith(f"[{severity[key.name]}] "), key
+
+
+def test_error_checks_are_blocking_and_warn_checks_are_not_as_their_descriptions_say():
+    # The UI prints "This is a (non-)blocking asset check." from the flag, right above the
+    # description: both must say the same thing.
+    graph = defs.resolve_asset_graph()
+    specs = [graph.get_check_spec(k) for k in graph.asset_check_keys]
+    by_severity = {"ERROR": [], "WARN": []}
+    for spec in specs:
+        severity = spec.description[1 : spec.description.index("]")]
+        by_severity[severity].append(spec)
+        assert spec.blocking is (severity == "ERROR"), spec.key
+        if spec.blocking:
+            assert "Blocking: a failure fails the run's step" in spec.description, spec.key
+        else:
+            assert "A warning: a failure is recorded and the run goes on." in spec.description
+    # 15 ERROR and one WARN check per window; the gatekeeper's four family checks are WARN.
+    assert len(by_severity["ERROR"]) == 2 * 15
+    assert len(by_severity["WARN"]) == 2 * 1 + len(FAMILIES)
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_each_window_declares_the_funnel_lineage(window):
+    graph = defs.resolve_asset_graph()
+
+    def parents(name: str) -> set[str]:
+        node = graph.get(dg.AssetKey([window, name]))
+        return {k.path[-1] for k in node.parent_keys}
+
+    assert parents("visitor_events") == set()
+    assert parents("applications") == {"visitor_events"}
+    assert parents("accounts") == {"applications"}
+    assert parents("transactions") == {"accounts"}
+    assert parents("ground_truth_labels") == set(TABLES)
+    assert parents("batch_manifest") == {*TABLES, "ground_truth_labels"}
+    # All in the window's own group: lineage inside one multi_asset, no new cross-window edge.
+    assert all(
+        k.path[0] == window for n in NAMES for k in graph.get(dg.AssetKey([window, n])).parent_keys
+    )
+
+
+def test_every_landing_column_is_described():
+    schemas = {
+        **TABLE_SCHEMAS,
+        "ground_truth_labels": LABEL_SCHEMA,
+        "batch_manifest": MANIFEST_SCHEMA,
+    }
+    specs = {s.key: s for s in defs.resolve_all_asset_specs() if s.group_name in WINDOWS}
+    for key, spec in specs.items():
+        columns = spec.metadata["dagster/column_schema"].columns
+        # Exactly the schema's columns (a column added to a schema shows up here)...
+        assert [c.name for c in columns] == schemas[key.path[-1]].names, key
+        # ...and each with a description, or this names it.
+        undescribed = [c.name for c in columns if not (c.description or "").strip()]
+        assert not undescribed, f"{key.to_user_string()}: no description for {undescribed}"
+
+
+def test_no_module_imports_private_dagster_apis():
+    # Only `import dagster as dg` and its public names: Dagster's underscore modules may change
+    # in any release.
+    root = Path(__file__).resolve().parents[1]
+    private = re.compile(r"\bdagster\._")
+    offenders = [
+        f"{path.relative_to(root)}:{n}: {line.strip()}"
+        for folder in ("dtg_assets", "dtg_assets_tests", "benchmarks")
+        for path in sorted((root / folder).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert not offenders, offenders
 
 
 @pytest.mark.parametrize("window", WINDOWS)

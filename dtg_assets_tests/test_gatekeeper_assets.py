@@ -8,6 +8,7 @@ assets run through Dagster and are compared with the pure functions they wrap.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import dagster as dg
 import pyarrow.compute as pc
@@ -66,7 +67,7 @@ def materialized(landed):
         partition_key=LIVE_DAY.isoformat(),
     )
     evaluation = dg.materialize([gatekeeper_evaluation], resources=resources, instance=instance)
-    return baseline, findings, evaluation
+    return baseline, findings, evaluation, instance
 
 
 def test_baseline_asset_stores_what_learn_baseline_learns_from_history(landed, materialized):
@@ -117,6 +118,58 @@ def test_one_warn_check_per_family_per_partition_naming_batch_detector_and_metri
         assert "| batch_id | family | detector | metric | threshold |" in flags
         assert batches[0] in flags
     assert result.success, "WARN checks must not fail the run"
+
+
+def test_findings_run_logs_no_missing_check_output(materialized):
+    # Dagster logs "did not yield or return expected outputs" for declared checks a step does
+    # not produce; users read it as a failure.
+    findings, instance = materialized[1], materialized[3]
+    logs = [e.user_message for e in instance.all_logs(findings.run_id)]
+    assert logs and not [m for m in logs if "did not yield or return expected outputs" in m]
+
+
+def _steps(result: dg.ExecuteInProcessResult) -> dict[str, set[str]]:
+    """``step key -> event types`` of a run."""
+    steps: dict[str, set[str]] = {}
+    for event in result.all_events:
+        if event.step_key:
+            steps.setdefault(event.step_key, set()).add(event.event_type_value)
+    return steps
+
+
+def test_a_failed_blocking_landing_check_stops_the_gatekeeper_in_live_job(
+    landed, materialized, tmp_path
+):
+    root = str(tmp_path / "data")
+    shutil.copytree(landed[0], root)
+    job = defs.resolve_job_def("live_job")
+    run_config = {"resources": {"simulation": {"config": {"data_root": root}}}}
+    clean = job.execute_in_process(run_config=run_config, partition_key=LIVE_DAY.isoformat())
+    assert clean.success
+    assert "STEP_SUCCESS" in _steps(clean)["gatekeeper_findings"]
+    # A stray file among the day's visitor events: a directory reader downstream would read
+    # it, so the visitor_events checks (ERROR, blocking) fail.
+    zone = LandingZone(root)
+    first = zone.day_files("visitor_events", Window.LIVE, LIVE_DAY)[0]
+    stray = f"{first.rsplit('/', 1)[0]}/export.csv"
+    assert f"date={LIVE_DAY.isoformat()}" in stray
+    with zone.fs.open(stray, "wb") as handle:
+        handle.write(b"visitor_id\n1\n")
+    bad = job.execute_in_process(
+        run_config=run_config, partition_key=LIVE_DAY.isoformat(), raise_on_error=False
+    )
+    assert not bad.success
+    steps = _steps(bad)
+    assert "STEP_FAILURE" in steps["live_landing"]
+    # The gatekeeper never started: Dagster's gate on the blocking checks skipped it.
+    assert "STEP_START" not in steps.get("gatekeeper_findings", set())
+    failed = {
+        (e.asset_key.path[-1], e.check_name)
+        for e in bad.get_asset_check_evaluations()
+        if not e.passed
+    }
+    assert ("visitor_events", "rows_match_manifest") in failed
+    assert not [e for e in bad.get_asset_materialization_events() if e.asset_key == FINDINGS]
 
 
 def test_evaluation_asset_scores_findings_like_evaluate(landed, materialized):
