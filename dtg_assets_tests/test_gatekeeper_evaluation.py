@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dtg_assets.gatekeeper.evaluation import evaluate, markdown_table
+from dtg_assets.gatekeeper.evaluation import evaluate
 from dtg_assets.gatekeeper.findings import FINDINGS_SCHEMA
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLES
 
@@ -172,18 +172,54 @@ def test_record_level_precision_and_recall(scores):
 
 def test_markdown_and_parquet_outputs(scores, tmp_path):
     text = scores.to_markdown()
-    assert text.startswith(
-        "**Batches:** 2/3 anomalous batches caught, 1 false alarms on 3 normal batches."
+    lines = text.splitlines()
+    # Three headed sections, in order, each table after its heading.
+    headings = [line for line in lines if line.startswith("#")]
+    assert headings == ["#### Batches", "#### By anomaly type", "#### Record level"]
+    assert lines[2] == "2/3 anomalous batches caught, 1 false alarms on 3 normal batches."
+    by_anomaly, records = _tables(text)
+    assert by_anomaly[0] == [
+        "anomaly", "batches", "flagged", "recall", "by_its_detectors", "false_positives",
+        "median delay (min)", "max delay (min)",
+    ]  # fmt: skip
+    assert ["null_burst", "2", "2", "1.000", "1", "0", "3.0", "5.0"] in by_anomaly
+    assert ["fraud_spike", "1", "0", "0.000", "0", "0", "—", "—"] in by_anomaly
+    assert ["null_campaigns", "null_burst", "visitor_events", "4", "4", "3", "0.750", "0.750"] in (
+        records
     )
-    assert "| null_burst | 2 | 2 | 1.000 | 1 | 0 | 3.000 | 5.000 |" in text
-    assert "| fraud_spike | 1 | 0 | 0.000 | 0 | 0 | — | — |" in text
-    assert "| null_campaigns | null_burst | visitor_events | 4 | 4 | 3 | 0.750 | 0.750 |" in text
     for name, table in scores.to_tables().items():
         pq.write_table(table, tmp_path / f"{name}.parquet")
         assert pq.read_table(tmp_path / f"{name}.parquet").num_rows == table.num_rows
-    assert markdown_table(pd.DataFrame({"a": [1, 2], "b": [0.5, float("nan")]})) == (
-        "| a | b |\n|---|---|\n| 1 | 0.500 |\n| 2 | — |"
-    )
+
+
+def _tables(text: str) -> list[list[list[str]]]:
+    """The markdown tables of a text, as rows of cells (the separator row dropped)."""
+    tables, current = [], None
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if current is None:
+                current = []
+                tables.append(current)
+            if set(line) != {"|", "-"}:
+                current.append(cells)
+        else:
+            current = None
+    return tables
+
+
+def test_markdown_delays_share_one_unit_and_format_whatever_their_size():
+    # A stale batch is caught after about two days, a null burst within two minutes: both are
+    # minutes with one decimal (not "2,737" next to "1.667").
+    rows = findings().to_pylist()
+    [fraud] = [r for r in rows if r["batch_id"] == "live-20260310-0900"]
+    fraud.update(verdict="flag", evidence_at=start(9) + dt.timedelta(minutes=2736.8333))
+    scores = evaluate(pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA), labels(), manifest())
+    by_anomaly, _ = _tables(scores.to_markdown())
+    columns = [by_anomaly[0].index(c) for c in ("median delay (min)", "max delay (min)")]
+    delays = {row[0]: [row[c] for c in columns] for row in by_anomaly[1:]}
+    assert delays["fraud_spike"] == ["2,736.8", "2,736.8"]
+    assert delays["null_burst"] == ["3.0", "5.0"]
 
 
 def test_findings_without_any_flag_score_every_batch_as_missed_or_clean():

@@ -96,7 +96,7 @@ def _metadata(name: str, result: DayResult, zone_uri: str) -> dict[str, object]:
             "paths": dg.MetadataValue.json(result.paths[name]),
             "files": len(result.paths[name]),
             "labelled_rows_by_anomaly": dg.MetadataValue.json(by_anomaly),
-            "preview": dg.MetadataValue.md(markdown_table(preview)),
+            "preview": dg.MetadataValue.md(markdown_table(preview, max_rows=5)),
             "dagster/column_schema": column_schema(name, TABLE_SCHEMAS[name]),
             "data_root": zone_uri,
         }

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile, Distribution
 from dtg_assets.gatekeeper.frames import Frames
 from dtg_assets.gatekeeper.profile import has_shape, schema_kinds, unseen_rate
-from dtg_assets.gatekeeper.rows import TableRows, last_available, median
+from dtg_assets.gatekeeper.rows import TableRows, bools, last_available, median
 from dtg_assets.gatekeeper.rules import CountRule, FenceRule, Rules
 from dtg_assets.gatekeeper.verdicts import Finding, Target, bound_test, count_tests, rate_test
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
@@ -95,7 +95,7 @@ def _unknown(rows: TableRows, column: str, known: list[str], by_shape: bool) -> 
     values = rows.column(column)
     if by_shape:
         return ~has_shape(values, known) & ~rows.isna(column)
-    inside = _bools(pc.is_in(values, value_set=pa.array(known, values.type)))
+    inside = bools(pc.is_in(values, value_set=pa.array(known, values.type)))
     return ~inside & ~rows.isna(column)
 
 
@@ -307,10 +307,6 @@ def _rate(name: str, table: str, b: Baseline, rules: Rules) -> Detector:
 def _less(values: np.ndarray, cut: float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return values < cut
-
-
-def _bools(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return values.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Detector]:

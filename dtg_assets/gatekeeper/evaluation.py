@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dtg_assets.gatekeeper.frames import read_local
+from dtg_assets.gatekeeper.rows import bools
+from dtg_assets.markdown import markdown_table
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA
 
@@ -156,42 +158,38 @@ class Evaluation:
         }
 
     def to_markdown(self) -> str:
-        """Render the batch-level and record-level tables as markdown."""
+        """Render the scores as markdown: a headline, then the batch and record tables.
+
+        Every delay is in minutes with one decimal, every ratio with three decimals, so the
+        columns read alike whatever the magnitude.
+        """
         anomalous = self.batches["anomaly"] != "none"
         caught = int(self.batches.loc[anomalous, "flagged"].sum())
+        delays = {"delay_median_min": "median delay (min)", "delay_max_min": "max delay (min)"}
         lines = [
-            f"**Batches:** {caught}/{int(anomalous.sum())} anomalous batches caught, "
+            "#### Batches",
+            "",
+            f"{caught}/{int(anomalous.sum())} anomalous batches caught, "
             f"{self.false_alarms} false alarms on {int((~anomalous).sum())} normal batches.",
             "",
-            markdown_table(self.by_anomaly),
+            "#### By anomaly type",
             "",
-            markdown_table(self.records),
+            "Recall is the share of the type's batches flagged by any detector; delays run from "
+            "the batch start to the first flag's evidence.",
+            "",
+            markdown_table(
+                self.by_anomaly.rename(columns=delays),
+                decimals={"recall": 3, **dict.fromkeys(delays.values(), 1)},
+            ),
+            "",
+            "#### Record level",
+            "",
+            "Flagged record ids of each record-level anomaly against its labelled records "
+            "that landed.",
+            "",
+            markdown_table(self.records, decimals={"precision": 3, "recall": 3}),
         ]
         return "\n".join(lines)
-
-
-def _fmt(value: object) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return "—"
-    if isinstance(value, float | np.floating):
-        return f"{value:.3f}" if abs(value) < 100 else f"{value:,.0f}"
-    return str(value)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """Render a frame as a GitHub markdown table (floats to 3 decimals, NaN as a dash).
-
-    Args:
-        frame: Any frame.
-
-    Returns:
-        The table.
-    """
-    cols = list(frame.columns)
-    rows = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for rec in frame.itertuples(index=False):
-        rows.append("| " + " | ".join(_fmt(v) for v in rec) + " |")
-    return "\n".join(rows)
 
 
 def _batches(flags: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
@@ -255,12 +253,12 @@ def _records(
     flags: pa.Table, labels: pa.Table, targets: Mapping[str, RecordTarget]
 ) -> pd.DataFrame:
     # Label rows as masks computed once per value: the labels table is the big input here.
-    present = _bools(pc.invert(pc.equal(labels["effect"], "removed")).fill_null(True))
+    present = bools(pc.invert(pc.equal(labels["effect"], "removed")).fill_null(True))
     masks: dict[tuple[str, str], np.ndarray] = {}
 
     def equal(column: str, value: str) -> np.ndarray:
         if (column, value) not in masks:
-            masks[column, value] = _bools(pc.equal(labels[column], value))
+            masks[column, value] = bools(pc.equal(labels[column], value))
         return masks[column, value]
 
     names = pc.unique(flags["detector"]).to_pylist()
@@ -285,10 +283,6 @@ def _records(
             }
         )
     return pd.DataFrame(rows)
-
-
-def _bools(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return values.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def evaluate(

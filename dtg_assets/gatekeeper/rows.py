@@ -108,7 +108,7 @@ class TableRows:
             if pa.types.is_floating(col.type):
                 missing = np.isnan(self.floats(name))
             elif col.null_count:
-                missing = _bools(col.is_null())
+                missing = bools(col.is_null())
             else:
                 missing = np.zeros(len(self), dtype=bool)
             self._missing[name] = missing
@@ -121,18 +121,18 @@ class TableRows:
             col = col.cast(pa.timestamp("us", tz="UTC"))
         elif col.type.unit != "us":
             col = col.cast(pa.timestamp("us", tz=col.type.tz), safe=False)
-        valid = _bools(col.is_valid())
+        valid = bools(col.is_valid())
         values = pc.cast(col, pa.int64()).fill_null(0).to_numpy()
         return values.astype(np.int64, copy=False), valid
 
     def equals(self, name: str, value: str) -> np.ndarray:
         """``column == value``, false where missing."""
-        return _bools(pc.equal(self.column(name), pa.scalar(value, self.column(name).type)))
+        return bools(pc.equal(self.column(name), pa.scalar(value, self.column(name).type)))
 
     def isin(self, name: str, values: list[str]) -> np.ndarray:
         """Whether each value is one of ``values``, false where missing."""
         col = self.column(name)
-        return _bools(pc.is_in(col, value_set=pa.array(values, type=col.type), skip_nulls=True))
+        return bools(pc.is_in(col, value_set=pa.array(values, type=col.type), skip_nulls=True))
 
     # -- batches -------------------------------------------------------------------------------
     def count(self, mask: np.ndarray | None = None) -> np.ndarray:
@@ -200,5 +200,6 @@ def median(values: np.ndarray) -> float:
         return np.nanmedian(values[~np.isnan(values)])
 
 
-def _bools(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def bools(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy, null counting as False."""
     return values.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)

@@ -24,6 +24,7 @@ import pandas as pd
 from dtg_assets.gatekeeper.rows import TableRows
 from dtg_assets.gatekeeper.stats import lower_critical, rate_bounds, upper_critical, z_to_alpha
 
+# Every finding's family; the gatekeeper's findings asset declares one check per family.
 FAMILIES = ("technical", "business", "freshness", "statistical")
 Evidence = pd.Timestamp | Callable[[], pd.Timestamp | None] | None
 
