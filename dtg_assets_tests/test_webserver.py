@@ -32,7 +32,21 @@ LIVE_DAY = START + dt.timedelta(days=14)
 
 QUERY = """
 query($live: String!) {
-  runsOrError { ... on Runs { results { jobName status } } }
+  runsOrError { ... on Runs { results { runId jobName status } } }
+  funnel: assetNodes(assetKeys: [
+    {path: ["live", "visitor_events"]}, {path: ["live", "applications"]},
+    {path: ["live", "accounts"]}, {path: ["live", "transactions"]},
+    {path: ["live", "ground_truth_labels"]}, {path: ["live", "batch_manifest"]},
+    {path: ["gatekeeper", "findings"]}
+  ]) {
+    assetKey { path }
+    dependencyKeys { path }
+    metadataEntries {
+      label
+      ... on TableSchemaMetadataEntry { schema { columns { name description } } }
+    }
+    assetChecksOrError { ... on AssetChecks { checks { name description blocking } } }
+  }
   assetOrError(assetKey: {path: ["live", "visitor_events"]}) {
     ... on Asset {
       assetMaterializations(limit: 5) {
@@ -54,6 +68,26 @@ query($live: String!) {
   }
 }
 """
+
+
+LOGS = """
+query($runId: ID!, $cursor: String) {
+  logsForRun(runId: $runId, afterCursor: $cursor) {
+    ... on EventConnection { cursor hasMore events { ... on MessageEvent { message } } }
+  }
+}
+"""
+
+
+def _run_messages(port: int, run_id: str) -> list[str]:
+    """Every message of a run's log, as the UI's run page shows it."""
+    messages, cursor = [], None
+    while True:
+        page = _graphql(port, LOGS, {"runId": run_id, "cursor": cursor})["logsForRun"]
+        messages += [e["message"] for e in page["events"] if "message" in e]
+        if not page["hasMore"]:
+            return messages
+        cursor = page["cursor"]
 
 
 def _free_port() -> int:
@@ -105,6 +139,9 @@ def test_dagster_dev_shows_runs_row_counts_checks_and_evaluation_of_dtg_run(tmp_
     try:
         _wait_until_up(port, server)
         answer = _graphql(port, QUERY, {"live": LIVE_DAY.isoformat()})
+        logs = {
+            r["runId"]: _run_messages(port, r["runId"]) for r in answer["runsOrError"]["results"]
+        }
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -128,3 +165,29 @@ def test_dagster_dev_shows_runs_row_counts_checks_and_evaluation_of_dtg_run(tmp_
     (evaluation,) = answer["evaluation"]["assetMaterializations"]
     scores = {e["label"]: e.get("intValue") for e in evaluation["metadataEntries"]}
     assert scores["anomalous_batches"] == 6 and scores["normal_batches"] == 16
+
+    # No run's log holds the line users read as a failure (every run type dtg-run launches).
+    assert all(logs.values())
+    missing = {k: [m for m in v if "did not yield or return expected outputs" in m]
+               for k, v in logs.items()}  # fmt: skip
+    assert not any(missing.values()), missing
+
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in answer["funnel"]}
+    parents = {k: {"/".join(d["path"]) for d in n["dependencyKeys"]} for k, n in nodes.items()}
+    assert parents["live/applications"] == {"live/visitor_events"}
+    assert parents["live/accounts"] == {"live/applications"}
+    assert parents["live/transactions"] == {"live/accounts"}
+    assert "live/transactions" in parents["gatekeeper/findings"]
+    for key, node in nodes.items():
+        if key.startswith("live/"):
+            [schema] = [e["schema"] for e in node["metadataEntries"] if "schema" in e]
+            assert schema["columns"] and all(c["description"] for c in schema["columns"]), key
+        for check in node["assetChecksOrError"]["checks"]:
+            # The UI prints "This is a (non-)blocking asset check." from `blocking`, next to the
+            # description: both must agree.
+            error = check["description"].startswith("[ERROR] ")
+            assert check["blocking"] is error, (key, check["name"])
+            assert ("Blocking: a failure fails" in check["description"]) is error
+    checks = [c for n in nodes.values() for c in n["assetChecksOrError"]["checks"]]
+    assert sum(c["blocking"] for c in checks) == 15
+    assert len(checks) == 16 + 4
