@@ -11,6 +11,7 @@ run while a failed WARN check does not.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dtg_assets.resources import AnomalyScheduleResource, SimulationResource, build_scenario
+from dtg_assets.simulation.checks import CHECKS, CheckOutcome
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, plan_day
 from dtg_assets.simulation.schemas import MANIFEST_SCHEMA, TABLES
@@ -147,6 +149,32 @@ def _assert_fails_the_run(result, failed: dict, window: Window, logs: list[str])
 @pytest.mark.parametrize("window", [H, L])
 def test_untouched_days_pass_every_check(pristine, config, window):
     assert _failed(LandingZone(str(pristine)), config, window) == set()
+
+
+def test_one_check_value_per_check_and_typed_outcomes(pristine, config):
+    # One catalog: the specs Dagster declares are exactly those of the checks that run.
+    assert list(CHECK_SPECS) == [c.spec for c in CHECKS]
+    assert len({(s.asset, s.name) for s in CHECK_SPECS}) == len(CHECKS) == 16
+    outcomes = verify_day(LandingZone(str(pristine)), config, HISTORICAL_DAY, H)
+    assert [o.spec for o in outcomes] == list(CHECK_SPECS)
+    for outcome in outcomes:
+        assert isinstance(outcome, CheckOutcome)
+        assert outcome.day == HISTORICAL_DAY and outcome.passed is True
+        assert json.loads(json.dumps(outcome.metadata)) == outcome.metadata  # plain JSON
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_an_unreadable_table_fails_exactly_the_checks_that_read_it(zone, config, table):
+    path = _file(zone, table, H)
+    with open(path, "r+b") as handle:
+        handle.truncate(os.path.getsize(path) // 2)
+    reading = {(c.spec.asset, c.spec.name) for c in CHECKS if table in c.reads}
+    assert _failed(zone, config, H) == reading
+    # A subset of the checks runs only those, in the order given.
+    subset = tuple(c for c in CHECKS if table not in c.reads)
+    outcomes = verify_day(zone, config, DAY[H], H, checks=subset)
+    assert [o.spec for o in outcomes] == [c.spec for c in subset]
+    assert all(o.passed for o in outcomes)
 
 
 # --- landing errors through Dagster -----------------------------------------------------------
