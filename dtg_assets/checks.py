@@ -8,6 +8,11 @@ Both the landing windows and the gatekeeper's findings run their checks inside t
 the step the declared check was produced, so no "did not yield expected outputs" line appears,
 and it is the output that blocking checks gate downstream steps on.
 
+Why not separate checks: in Dagster 1.13 a partitioned check spec
+(``AssetCheckSpec(partitions_def=...)``) is a preview feature that warns on every load, and
+``multi_asset_check`` takes no partitions or backfill policy of its own, so a separate check
+step would need these same evaluations in a range run, for one more step per window.
+
 ERROR checks are declared ``blocking``: a failed one fails the step after its results are
 recorded, so assets downstream of the checked one (the gatekeeper) do not run, and the UI says
 so. WARN checks never stop anything.
