@@ -74,8 +74,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "anomaly": "The anomaly type of the batch that made the record differ.",
         "effect": "modified (same id, columns changed), added (only in the anomalous batch) or "
         "removed (only in its normal twin, so never landed).",
-        "affected_columns": "The columns the anomaly acts on (for a modified record, exactly "
-        "those that differ from its normal twin).",
+        "affected_columns": "The columns the anomaly set on the record: for a modified record "
+        "exactly those that differ from its normal twin; empty for a removed one.",
     },
     "batch_manifest": {
         "batch_id": "The batch: window, day and batch index.",
