@@ -76,16 +76,18 @@ def failure_cause(error: Any) -> str:
             ``cls_name``, ``cause``).
 
     Returns:
-        One line, e.g. ``Failure: invalid simulation config: seed=-2 is not a valid seed ...``.
+        One line, e.g. ``invalid simulation config: seed=-2 is not a valid seed ...``.
     """
     while error.cause is not None:
         error = error.cause
     lines = [line.strip() for line in error.message.splitlines() if line.strip()]
     last = lines[-1] if lines else error.cls_name or "unknown error"
-    # "dagster._core.definitions.events.Failure: text" -> "Failure: text"
+    # "dagster._core.definitions.events.Failure: text" -> "text"; "builtins.KeyError: 'x'"
+    # -> "KeyError: 'x'": a Failure's description is the cause, another exception needs its name.
     head, sep, rest = last.partition(": ")
-    if sep and "." in head and " " not in head:
-        last = f"{head.rsplit('.', 1)[-1]}: {rest}"
+    if sep and " " not in head:
+        name = head.rsplit(".", 1)[-1]
+        last = rest if name == "Failure" else f"{name}: {rest}"
     return last
 
 
