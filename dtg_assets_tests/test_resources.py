@@ -10,9 +10,11 @@ value and what is allowed, in one line.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from dtg_assets.definitions import defs
 from dtg_assets.gatekeeper import BaselineConfig, Rules
@@ -423,3 +425,12 @@ def test_bad_simulation_config_at_launch_fails_before_anything_is_written(monkey
     text = _launch({"resources": {"simulation": {"config": config}}}, tmp_path)
     assert "invalid simulation config: seed=-2 is not a valid seed" in text
     assert not root.exists()
+
+
+def test_the_readmes_run_config_examples_pass_launch_validation():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    examples = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", readme, re.S)]
+    examples = [e for e in examples if isinstance(e, dict) and "resources" in e]
+    assert len(examples) >= 2
+    for example in examples:
+        _validate(example)
