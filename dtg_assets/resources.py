@@ -17,8 +17,9 @@ data root.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import Self
+from typing import Self, TypeVar
 
 import dagster as dg
 from pydantic import Field, ValidationError, model_validator
@@ -60,6 +61,19 @@ __all__ = [
 ]
 
 
+R = TypeVar("R", bound=type)
+
+
+def _described(cls: R) -> R:
+    """Dedent the class docstring, which Dagster shows as the resource's markdown description.
+
+    Dagster passes a resource class's ``__doc__`` through as is; its indented lines would render
+    as a code block.
+    """
+    cls.__doc__ = inspect.cleandoc(cls.__doc__ or "")
+    return cls
+
+
 def _config_failure(resource: str, problems: list[str]) -> dg.Failure:
     # A Failure, not a ValueError: pydantic would wrap a ValueError into its multi-line
     # ValidationError; a Failure reaches Dagster as itself, with this one line as its message.
@@ -87,6 +101,7 @@ def _default_batches() -> list[LiveBatch]:
     ]
 
 
+@_described
 class AnomalyScheduleResource(dg.ConfigurableResource):
     """The live day's schedule of micro-batches, and the parameters of every anomaly.
 
@@ -114,8 +129,8 @@ class AnomalyScheduleResource(dg.ConfigurableResource):
         """The schedule as engine batch specs.
 
         Raises:
-            ValueError: If the schedule is empty; pydantic's ``ValidationError`` naming every
-                bad batch by its index (``batches.2.visitors``).
+            SettingError: If the schedule is empty, or naming every bad batch by its index
+                (``batches.2.visitors=-5: ...``); a ``ValueError``.
         """
         if not self.batches:
             raise SettingError("batches: the live schedule is empty; give at least one batch")
@@ -135,7 +150,7 @@ class AnomalyScheduleResource(dg.ConfigurableResource):
         """The anomaly parameters as the engine's model.
 
         Raises:
-            pydantic.ValidationError: On out-of-range values.
+            SettingError: On out-of-range values, named ``anomaly_params.<type>.<field>``.
         """
         try:
             return engine_model(AnomalyParams, self.anomaly_params)
@@ -143,6 +158,7 @@ class AnomalyScheduleResource(dg.ConfigurableResource):
             raise SettingError(format_validation_error(exc, "anomaly_params")) from None
 
 
+@_described
 class SimulationResource(dg.ConfigurableResource):
     """Seed, data root, volume scale and funnel of the simulation.
 
@@ -211,6 +227,7 @@ class SimulationResource(dg.ConfigurableResource):
         return LandingZone(self.resolved_data_root())
 
 
+@_described
 class GatekeeperResource(dg.ConfigurableResource):
     """The gatekeeper's detector rules, and what its baseline measures.
 

@@ -168,6 +168,8 @@ def test_every_config_field_has_a_description_and_no_rst_or_spec_reference(key):
     assert len(fields) > 5
     undescribed = [path for path, field in fields if not field.description]
     assert undescribed == []
+    # Markdown: an indented line would render as a code block.
+    assert not any(line.startswith(" ") for line in resource.description.splitlines())
     texts = [resource.description] + [field.description for _, field in fields]
     for text in texts:
         assert "SPEC.md" not in text and "``" not in text and ":class:" not in text, text
