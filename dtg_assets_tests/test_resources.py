@@ -436,3 +436,13 @@ def test_the_readmes_run_config_examples_pass_launch_validation():
     assert len(examples) >= 2
     for example in examples:
         _validate(example)
+
+
+def test_DTG_START_DATE_changed_after_load_fails_the_scenario_in_one_line(monkeypatch):
+    monkeypatch.setenv("DTG_START_DATE", "2026-02-30")
+    with pytest.raises(dg.Failure) as info:
+        build_scenario(SimulationResource(), AnomalyScheduleResource())
+    assert info.value.description == (
+        "invalid scenario: DTG_START_DATE='2026-02-30' is not a date; expected an ISO date "
+        "YYYY-MM-DD"
+    )
