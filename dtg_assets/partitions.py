@@ -10,13 +10,11 @@ code location loads, so the simulation resource takes its start date from here t
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 
-from dtg_assets.simulation.config import default_start_date
+from dtg_assets.settings import env_start_date
 
-START_DATE_ENV = "DTG_START_DATE"
 HISTORICAL_DAYS = 14
 
 
@@ -27,17 +25,10 @@ def scenario_start_date() -> dt.date:
         The start date.
 
     Raises:
-        ValueError: If ``DTG_START_DATE`` is set but not an ISO date.
+        dtg_assets.settings.SettingError: If ``DTG_START_DATE`` is set but not a valid start
+            date (a ``ValueError``).
     """
-    raw = os.environ.get(START_DATE_ENV, "").strip()
-    if not raw:
-        return default_start_date()
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(
-            f"{START_DATE_ENV}={raw!r} is not a date; expected an ISO date YYYY-MM-DD"
-        ) from None
+    return env_start_date()
 
 
 def live_start_date(start: dt.date | None = None) -> dt.date:

@@ -1,12 +1,15 @@
-"""Dagster resources: the simulation settings and the live anomaly schedule.
+"""Dagster resources: the simulation settings, the live anomaly schedule and the gatekeeper.
 
-Both are ``ConfigurableResource``s editable in the launchpad, and both validate with the
-engine's strict models when they are built: at code-location load for the values in
-``definitions.py`` and at run start for launchpad overrides, so a bad schedule fails with the
-engine's message before anything is written.
+Each is a ``ConfigurableResource`` with a typed config schema (see
+:mod:`dtg_assets.resource_config`), so the launchpad autocompletes every setting and refuses a
+wrong type, an unknown key or an unknown anomaly before the run is launched. Values out of range
+are judged by the engine's strict models, the authority, when the resource is built: at
+code-location load for the values in ``definitions.py``, and at run start for launchpad
+overrides. Either way the problems are reported as one :class:`dagster.Failure` line naming each
+setting, its value and what is allowed, before anything is written.
 
-A partial run-config override of a ConfigurableResource resets every field it does not name to
-the *class* default, not to the value given in ``Definitions``. So every default lives in the
+A partial run-config override of a ``ConfigurableResource`` resets every field it does not name
+to the *class* default, not to the value given in ``Definitions``. So every default lives in the
 class, and the environment-driven settings (seed, data root) default to ``None``, meaning "read
 ``DTG_SEED`` / ``DTG_DATA_ROOT`` at run time": overriding ``scale`` alone keeps your seed and
 data root.
@@ -14,78 +17,81 @@ data root.
 
 from __future__ import annotations
 
-import os
-from typing import Any, Self, TypeVar
+import inspect
+from collections.abc import Callable
+from typing import Self, TypeVar
 
 import dagster as dg
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from dtg_assets.gatekeeper import BaselineConfig, Rules
 from dtg_assets.partitions import HISTORICAL_DAYS, scenario_start_date
+from dtg_assets.resource_config import (
+    AnomalyParamsConfig,
+    BaselineSettingsConfig,
+    FunnelConfig,
+    LiveBatch,
+    RulesConfig,
+    engine_model,
+)
+from dtg_assets.settings import (
+    DEFAULT_SEED,
+    SettingError,
+    check_seed,
+    env_data_root,
+    env_seed,
+)
 from dtg_assets.simulation.config import (
     DEFAULT_LIVE_SCHEDULE,
+    MAX_BATCHES_PER_DAY,
     AnomalyParams,
     BatchSpec,
     FunnelParams,
     ScenarioConfig,
 )
+from dtg_assets.simulation.errors import format_validation_error
 from dtg_assets.simulation.landing import LandingZone
 
-M = TypeVar("M", bound=BaseModel)
+__all__ = [
+    "AnomalyScheduleResource",
+    "GatekeeperResource",
+    "LiveBatch",
+    "SimulationResource",
+    "build_scenario",
+]
 
-SEED_ENV = "DTG_SEED"
-DATA_ROOT_ENV = "DTG_DATA_ROOT"
-DEFAULT_SEED = 42
-DEFAULT_DATA_ROOT = "./data"
+
+R = TypeVar("R", bound=type)
 
 
-def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One line per problem: ``field.path: message (got value)``.
+def _described(cls: R) -> R:
+    """Dedent the class docstring, which Dagster shows as the resource's markdown description.
 
-    Args:
-        exc: A pydantic validation error.
-        prefix: Prepended to every field path (e.g. the resource field it came from).
-
-    Returns:
-        A readable multi-line message.
+    Dagster passes a resource class's ``__doc__`` through as is; its indented lines would render
+    as a code block.
     """
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{loc or '<root>'}: {msg} (got {err.get('input')!r})")
-    return "\n".join(lines)
+    cls.__doc__ = inspect.cleandoc(cls.__doc__ or "")
+    return cls
 
 
-def validated(model: type[M], data: dict[str, Any], field: str) -> M:
-    """Validate a launchpad dict with an engine model, errors named under the resource field.
-
-    Args:
-        model: The strict pydantic model.
-        data: The overrides (unnamed fields keep the model's defaults).
-        field: The resource field the dict came from, prefixed to every error's path.
-
-    Returns:
-        The model instance.
-
-    Raises:
-        ValueError: One line per invalid or unknown key.
-    """
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValueError(format_validation_error(exc, field)) from None
+def _config_failure(resource: str, problems: list[str]) -> dg.Failure:
+    # A Failure, not a ValueError: pydantic would wrap a ValueError into its multi-line
+    # ValidationError; a Failure reaches Dagster as itself, with this one line as its message.
+    return dg.Failure(description=f"invalid {resource} config: {'; '.join(problems)}")
 
 
-class LiveBatch(dg.Config):
-    """One micro-batch of the live intra-day schedule."""
-
-    anomaly: str | None = Field(
-        default=None,
-        description="null for a normal batch, or one of: null_burst, age_error, traffic_spike, "
-        "fraud_spike, limit_spike, stale_data, conversion_drop.",
-    )
-    visitors: int = Field(description="Planned visitors (1 to 50,000,000).")
+def _check(resource: str, *checks: Callable[[], object]) -> None:
+    """Run the engine's validations; raise one Failure listing every problem found."""
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except ValidationError as exc:
+            problems.append(format_validation_error(exc, names={}))
+        except SettingError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise _config_failure(resource, problems)
 
 
 def _default_batches() -> list[LiveBatch]:
@@ -95,151 +101,175 @@ def _default_batches() -> list[LiveBatch]:
     ]
 
 
+@_described
 class AnomalyScheduleResource(dg.ConfigurableResource):
-    """The live intra-day schedule of micro-batches and the parameters of every anomaly.
+    """The live day's schedule of micro-batches, and the parameters of every anomaly.
 
-    Batches are spaced evenly over the UTC day from 00:00 (24h / number of batches). The default
-    is SPEC.md's eight batches. ``anomaly_params`` overrides anomaly parameters by type, e.g.
-    ``{"null_burst": {"null_rate": 0.4}}``; unnamed parameters keep SPEC.md's defaults.
+    The batches are spaced evenly over the UTC day from 00:00 (24 h divided by the number of
+    batches); each is normal (`anomaly: null`) or injects one anomaly. The default is eight
+    batches with six anomalies. `anomaly_params` tunes each anomaly type; its defaults are the
+    shipped ones.
     """
 
     batches: list[LiveBatch] = Field(
-        default_factory=_default_batches, description="Ordered live batches of one day."
+        default_factory=_default_batches,
+        description=f"The live day's batches, in order: 1 to {MAX_BATCHES_PER_DAY} batches.",
     )
-    anomaly_params: dict[str, Any] = Field(
-        default_factory=dict, description="Per-anomaly parameter overrides (see README)."
+    anomaly_params: AnomalyParamsConfig = Field(
+        default_factory=AnomalyParamsConfig,
+        description="Parameters of each anomaly type, used by every batch injecting it.",
     )
 
     @model_validator(mode="after")
     def _validate_with_engine(self) -> Self:
-        self.live_schedule()
-        self.anomalies()
+        _check("anomaly_schedule", self.live_schedule, self.anomalies)
         return self
 
     def live_schedule(self) -> tuple[BatchSpec, ...]:
         """The schedule as engine batch specs.
 
         Raises:
-            ValueError: With every invalid field named (unknown anomaly, bad visitors, empty).
+            SettingError: If the schedule is empty, or naming every bad batch by its index
+                (``batches.2.visitors=-5: ...``); a ``ValueError``.
         """
         if not self.batches:
-            raise ValueError("batches: the live schedule is empty; give at least one batch")
+            raise SettingError("batches: the live schedule is empty; give at least one batch")
         specs, problems = [], []
         for i, batch in enumerate(self.batches):
+            anomaly = batch.anomaly.value if batch.anomaly else None
             try:
-                specs.append(BatchSpec(anomaly=batch.anomaly, visitors=batch.visitors))
+                specs.append(BatchSpec(anomaly=anomaly, visitors=batch.visitors))
             except ValidationError as exc:
                 problems.append(format_validation_error(exc, f"batches.{i}"))
         if problems:
             # Every bad batch at once, so a launchpad edit is not fixed one error per launch.
-            raise ValueError("\n".join(problems))
+            raise SettingError("; ".join(problems))
         return tuple(specs)
 
     def anomalies(self) -> AnomalyParams:
-        """The anomaly parameters, SPEC.md defaults where not overridden.
+        """The anomaly parameters as the engine's model.
 
         Raises:
-            ValueError: On unknown anomaly types or parameters, or out-of-range values.
+            SettingError: On out-of-range values, named ``anomaly_params.<type>.<field>``.
         """
-        return validated(AnomalyParams, self.anomaly_params, "anomaly_params")
+        try:
+            return engine_model(AnomalyParams, self.anomaly_params)
+        except ValidationError as exc:
+            raise SettingError(format_validation_error(exc, "anomaly_params")) from None
 
 
+@_described
 class SimulationResource(dg.ConfigurableResource):
-    """Seed, data root, volume scale and funnel rates of the simulation.
+    """Seed, data root, volume scale and funnel of the simulation.
 
-    ``seed`` and ``data_root`` default to ``None``: read ``DTG_SEED`` (default 42) and
-    ``DTG_DATA_ROOT`` (default ``./data`` relative to where Dagster runs; any fsspec URI such as
-    ``s3://bucket/prefix`` works) when the run starts. ``funnel`` overrides funnel parameters,
-    e.g. ``{"apply_rate": 0.25}``.
+    `seed` and `data_root` left empty (null) are read when the run starts from the environment
+    variables `DTG_SEED` (default 42) and `DTG_DATA_ROOT` (default `./data`, relative to where
+    Dagster runs; any fsspec URI such as `s3://bucket/prefix` works). `funnel` sets the rates
+    and distributions of the normal funnel; its defaults are the shipped ones.
     """
 
-    seed: int | None = Field(default=None, description="Scenario seed; None reads DTG_SEED.")
-    data_root: str | None = Field(
-        default=None, description="Local path or fsspec URI; None reads DTG_DATA_ROOT."
+    seed: int | None = Field(
+        default=None,
+        description=f"Scenario seed: same seed and settings, same data. Null reads `DTG_SEED` "
+        f"(default {DEFAULT_SEED}). Allowed: 0 to 2^63-1.",
     )
-    scale: float = Field(default=1.0, description="Multiplies every batch's visitors.")
-    funnel: dict[str, Any] = Field(
-        default_factory=dict, description="Funnel parameter overrides (SPEC.md defaults)."
+    data_root: str | None = Field(
+        default=None,
+        description="Landing zone root: a local path or an fsspec URI such as "
+        "`s3://bucket/prefix`. Null reads `DTG_DATA_ROOT` (default `./data`).",
+    )
+    scale: float = Field(
+        default=1.0,
+        description="Multiplies every batch's visitors. Allowed: > 0 and ≤ 1000, with no batch "
+        "over 50,000,000 visitors.",
+    )
+    funnel: FunnelConfig = Field(
+        default_factory=FunnelConfig,
+        description="Rates and distributions of the normal funnel.",
     )
 
     @model_validator(mode="after")
     def _validate_with_engine(self) -> Self:
-        self.resolved_seed()
-        self.funnel_params()
-        if not self.scale > 0:
-            raise ValueError(f"scale: must be > 0 (got {self.scale!r})")
+        _check("simulation", self.resolved_seed, self.funnel_params, self._scenario_scale)
         return self
+
+    def _scenario_scale(self) -> None:
+        try:
+            ScenarioConfig(scale=self.scale)
+        except ValidationError as exc:
+            raise SettingError(format_validation_error(exc, names={})) from None
 
     def resolved_seed(self) -> int:
         """The seed: the configured one, else ``DTG_SEED``, else 42.
 
         Raises:
-            ValueError: If ``DTG_SEED`` is not a non-negative integer.
+            SettingError: If the seed or ``DTG_SEED`` is not in 0..2**63-1 (a ``ValueError``).
         """
-        if self.seed is not None:
-            if self.seed < 0:
-                raise ValueError(f"seed: must be >= 0 (got {self.seed})")
-            return self.seed
-        raw = os.environ.get(SEED_ENV, "").strip()
-        if not raw:
-            return DEFAULT_SEED
-        if not raw.isdigit():
-            raise ValueError(f"{SEED_ENV}={raw!r} is not a non-negative integer")
-        return int(raw)
+        return env_seed() if self.seed is None else check_seed(self.seed)
 
     def resolved_data_root(self) -> str:
         """The data root: the configured one, else ``DTG_DATA_ROOT``, else ``./data``."""
-        return self.data_root or os.environ.get(DATA_ROOT_ENV, "").strip() or DEFAULT_DATA_ROOT
+        return self.data_root or env_data_root()
 
     def funnel_params(self) -> FunnelParams:
-        """Funnel parameters, SPEC.md defaults where not overridden.
+        """The funnel parameters as the engine's model.
 
         Raises:
-            ValueError: On unknown or out-of-range parameters.
+            SettingError: On out-of-range values, named ``funnel.<field>``.
         """
-        return validated(FunnelParams, self.funnel, "funnel")
+        try:
+            return engine_model(FunnelParams, self.funnel)
+        except ValidationError as exc:
+            raise SettingError(format_validation_error(exc, "funnel")) from None
 
     def zone(self) -> LandingZone:
         """The landing zone at the resolved data root."""
         return LandingZone(self.resolved_data_root())
 
 
+@_described
 class GatekeeperResource(dg.ConfigurableResource):
-    """Configuration of the gatekeeper: detector rules and what the baseline measures.
+    """The gatekeeper's detector rules, and what its baseline measures.
 
-    ``rules`` overrides detector rules by name, e.g. ``{"volume": {"tolerance": 0.3},
-    "short_sessions": {"enabled": false}}``; ``baseline`` overrides the baseline's settings.
-    Every threshold is derived from the baseline plus these margins.
+    Each rule can be switched off (`enabled: false`) and holds margins, never absolute
+    thresholds: every threshold is derived from the baseline learned from the historical window
+    plus these margins. The defaults are the shipped configuration.
     """
 
-    rules: dict[str, Any] = Field(
-        default_factory=dict, description="Detector rule overrides by rule name."
+    rules: RulesConfig = Field(
+        default_factory=RulesConfig, description="The detectors' rules, by detector."
     )
-    baseline: dict[str, Any] = Field(
-        default_factory=dict, description="Baseline settings overrides."
+    baseline: BaselineSettingsConfig = Field(
+        default_factory=BaselineSettingsConfig,
+        description="What the baseline measures from the historical window.",
     )
 
     @model_validator(mode="after")
     def _validate_with_engine(self) -> Self:
-        self.rules_model()
-        self.baseline_config()
+        _check("gatekeeper", self.rules_model, self.baseline_config)
         return self
 
     def rules_model(self) -> Rules:
-        """The detector rules, shipped defaults where not overridden.
+        """The detector rules as the gatekeeper's model.
 
         Raises:
-            ValueError: On unknown rules or parameters, or out-of-range values.
+            SettingError: On out-of-range values, named ``rules.<rule>.<field>``.
         """
-        return validated(Rules, self.rules, "rules")
+        try:
+            return engine_model(Rules, self.rules)
+        except ValidationError as exc:
+            raise SettingError(format_validation_error(exc, "rules")) from None
 
     def baseline_config(self) -> BaselineConfig:
-        """What the baseline measures, defaults where not overridden.
+        """What the baseline measures, as the gatekeeper's model.
 
         Raises:
-            ValueError: On unknown or out-of-range settings.
+            SettingError: On out-of-range values, named ``baseline.<field>``.
         """
-        return validated(BaselineConfig, self.baseline, "baseline")
+        try:
+            return engine_model(BaselineConfig, self.baseline)
+        except ValidationError as exc:
+            raise SettingError(format_validation_error(exc, "baseline")) from None
 
 
 def build_scenario(
@@ -255,7 +285,8 @@ def build_scenario(
         The validated scenario.
 
     Raises:
-        dagster.Failure: If the combination is invalid (e.g. a scaled batch over 50M visitors).
+        dagster.Failure: One line, if the combination is invalid (e.g. a scaled batch over 50M
+            visitors) or ``DTG_SEED`` / ``DTG_START_DATE`` changed to a bad value.
     """
     try:
         return ScenarioConfig(
@@ -268,4 +299,8 @@ def build_scenario(
             live_schedule=schedule.live_schedule(),
         )
     except ValidationError as exc:
-        raise dg.Failure(description=f"invalid scenario:\n{format_validation_error(exc)}") from None
+        raise dg.Failure(
+            description=f"invalid scenario: {format_validation_error(exc, names={})}"
+        ) from None
+    except SettingError as exc:
+        raise dg.Failure(description=f"invalid scenario: {exc}") from None

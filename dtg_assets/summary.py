@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
@@ -62,7 +63,35 @@ def run_job(
     )
 
 
-def summarize(results: dict) -> tuple[bool, str]:
+def failure_cause(error: Any) -> str:
+    """The line saying why a run or step failed, without Dagster's wrappers around it.
+
+    Dagster reports a failing op as ``Error occurred while executing op ...:`` with the real
+    exception as its cause; a resource that fails to start, as ``Error executing resource_fn``.
+    The innermost cause is what went wrong: its last line (the exception's own message, or a
+    :class:`dagster.Failure`'s description), without the exception's class path.
+
+    Args:
+        error: The failure event's error (Dagster's ``SerializableErrorInfo``: ``message``,
+            ``cls_name``, ``cause``).
+
+    Returns:
+        One line, e.g. ``invalid simulation config: seed=-2 is not a valid seed ...``.
+    """
+    while error.cause is not None:
+        error = error.cause
+    lines = [line.strip() for line in error.message.splitlines() if line.strip()]
+    last = lines[-1] if lines else error.cls_name or "unknown error"
+    # "dagster._core.definitions.events.Failure: text" -> "text"; "builtins.KeyError: 'x'"
+    # -> "KeyError: 'x'": a Failure's description is the cause, another exception needs its name.
+    head, sep, rest = last.partition(": ")
+    if sep and " " not in head:
+        name = head.rsplit(".", 1)[-1]
+        last = rest if name == "Failure" else f"{name}: {rest}"
+    return last
+
+
+def summarize_runs(results: dict) -> tuple[bool, str]:
     """Rows per window and table, check outcomes and the gatekeeper's score, as text.
 
     Args:
@@ -96,8 +125,10 @@ def summarize(results: dict) -> tuple[bool, str]:
                         f"{step} {data.partition} {data.asset_key.to_user_string()}:"
                         f"{data.check_name} - {data.description}"
                     )
-            elif event.is_failure and data.error:
-                problems.append(f"{step}: {data.error.message.strip()}")
+            elif event.is_failure and getattr(data, "error", None):
+                problem = f"{step}: {failure_cause(data.error)}"
+                if problem not in problems:  # the step's and the run's failure share a cause
+                    problems.append(problem)
     windows = [w for w in ("historical", "live") if w in results]
     table = [
         {
@@ -206,7 +237,7 @@ def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
         if not all(r.success for r in results.values()):
             break  # later steps need the earlier ones' output
         results[step] = _timed_run(job_name, run_config, selection)
-    ok, text = summarize({k: results[k] for k in sorted(results, key=_STEP_ORDER.index)})
+    ok, text = summarize_runs({k: results[k] for k in sorted(results, key=_STEP_ORDER.index)})
     seconds = ", ".join(f"{k} {r.seconds:.1f} s" for k, r in results.items())
     return ok, f"{text}\n\nRuns (historical and live side by side): {seconds}"
 

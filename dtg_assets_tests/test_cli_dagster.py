@@ -11,8 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -105,15 +108,13 @@ def test_asset_materialize_builds_a_partition_range_in_one_run(tmp_path, dirs, m
         assert {r.status.value for r in history} == {"SUCCEEDED"}
 
 
-def test_bad_schedule_in_run_config_is_rejected_at_launch_and_nothing_is_written(tmp_path, dirs):
+def _materialize_live(tmp_path, dirs, batches_yaml: str) -> str:
     home, data = dirs
     config = _write_yaml(
         tmp_path / "bad.yaml",
         # In process: the resources are validated when the run starts, with either executor.
         "execution:\n  config:\n    in_process: {}\n"
-        "resources:\n  anomaly_schedule:\n    config:\n      batches:\n"
-        "        - {anomaly: bot_storm, visitors: 100}\n"
-        "        - {anomaly: null, visitors: -3}\n",
+        "resources:\n  anomaly_schedule:\n    config:\n      batches:\n" + batches_yaml,
     )
     proc = _run(
         _dagster("asset", "materialize", "-m", "dtg_assets.definitions",
@@ -122,13 +123,68 @@ def test_bad_schedule_in_run_config_is_rejected_at_launch_and_nothing_is_written
         _env(home, data),
         tmp_path,
     )  # fmt: skip
-    output = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "batches.0.anomaly: unknown anomaly 'bot_storm'; allowed: null (a normal batch) or " in (
-        output
-    )
-    assert "batches.1.visitors: Input should be greater than or equal to 1 (got -3)" in output
     assert not data.exists()
+    return proc.stdout + proc.stderr
+
+
+def test_unknown_anomaly_in_run_config_is_refused_by_the_config_schema(tmp_path, dirs):
+    output = _materialize_live(tmp_path, dirs, "        - {anomaly: bot_storm, visitors: 100}\n")
+    assert "DagsterInvalidConfigError" in output
+    assert "batches[0]:anomaly not in enum type Anomaly got bot_storm" in output
+    assert "RUN_START" not in output  # refused before any run started
+
+
+def test_out_of_range_visitors_in_run_config_fail_the_run_start_in_one_line(tmp_path, dirs):
+    output = _materialize_live(
+        tmp_path,
+        dirs,
+        "        - {anomaly: null, visitors: 100}\n        - {anomaly: null, visitors: -3}\n",
+    )
+    assert (
+        "Failure: invalid anomaly_schedule config: batches.1.visitors=-3: Input should be "
+        "greater than or equal to 1\n" in output
+    )
+    assert "ValidationError" not in output and "errors.pydantic.dev" not in output
+
+
+def _start_printed_command(stdout: str, program: str, ready: str, cwd: Path) -> str:
+    """Start a command dtg-run printed, in a shell, until it says ``ready``; stop it.
+
+    Returns:
+        Everything it wrote (stdout and stderr) until it was stopped.
+    """
+    lines = [line.strip() for line in stdout.splitlines()]
+    export = next(line for line in lines if line.startswith("export DAGSTER_HOME="))
+    command = next(line for line in lines if line.startswith(program))
+    if program == "dagster-webserver":
+        command += f" -h 127.0.0.1 -p {_free_port()}"  # not 3000: tests may run side by side
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DTG_", "DAGSTER_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    server = subprocess.Popen(
+        ["bash", "-c", f"{export}\nexec {command}"],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(server.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    try:
+        while not any(ready in line for line in list(output)):
+            assert server.poll() is None, f"{program} exited:\n{''.join(output)}"
+            assert time.monotonic() < deadline, f"{program} not ready:\n{''.join(output)}"
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        reader.join(timeout=10)
+    return "".join(output)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _summary_row(stdout: str, window: str) -> dict[str, str]:
@@ -149,7 +205,8 @@ def _summary_row(stdout: str, window: str) -> dict[str, str]:
 def test_dtg_run_lands_every_partition_with_all_checks_and_records_its_runs(
     tmp_path, dirs, monkeypatch
 ):
-    home, data = dirs
+    _, data = dirs
+    home = tmp_path / "new_home"  # created by dtg-run, with its dagster.yaml
     # Fifteen days back: the 14 historical days and one live day (today is not complete).
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=15)
     script = BIN / "dtg-run"
@@ -163,6 +220,8 @@ def test_dtg_run_lands_every_partition_with_all_checks_and_records_its_runs(
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "DTG scenario succeeded" in proc.stdout
     assert "Problems:" not in proc.stdout
+    assert "Telemetry" not in proc.stdout + proc.stderr  # no banner in the instance it made
+    assert "telemetry:\n  enabled: false\n" in (home / "dagster.yaml").read_text()
 
     live_days = (dt.datetime.now(dt.UTC).date() - start).days - 14
     config = ScenarioConfig(start_date=start, scale=0.01, live_days=live_days)
@@ -177,6 +236,12 @@ def test_dtg_run_lands_every_partition_with_all_checks_and_records_its_runs(
     assert live["checks"] == f"{live_days * len(CHECK_SPECS)} passed"
     assert int(live["labels"]) > 0 and historical["labels"] == "0"
     assert re.search(r"DAGSTER_HOME=\S+ DTG_START_DATE=" + start.isoformat(), proc.stdout)
+    for command, ready in (
+        ("dagster-webserver", "Serving dagster-webserver on"),
+        ("dagster-daemon", "Instance is configured with the following daemons"),
+    ):
+        output = _start_printed_command(proc.stdout, command, ready, tmp_path)
+        assert "Warning" not in output and "Telemetry" not in output, output
 
     zone = LandingZone(str(data))
     landed = sum(
@@ -212,7 +277,7 @@ bad = dg.Definitions(
     resources={
         **defs.resources,
         "anomaly_schedule": AnomalyScheduleResource(
-            batches=[LiveBatch(anomaly="bogus", visitors=-3)]
+            batches=[LiveBatch(anomaly="null_burst", visitors=-3)]
         ),
     },
 )
@@ -221,14 +286,74 @@ bad = dg.Definitions(
 
 def test_bad_schedule_in_definitions_fails_the_code_location_load(tmp_path, dirs):
     # A schedule edited into the code (not the launchpad) fails when Dagster loads the code
-    # location, with the engine's messages, before any run could write anything.
+    # location, with the engine's message, before any run could write anything.
     home, data = dirs
     module = tmp_path / "bad_defs.py"
     module.write_text(BAD_DEFINITIONS)
     proc = _run(_dagster("definitions", "validate", "-f", str(module)), _env(home, data), tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
-    assert "batches.0.anomaly: unknown anomaly 'bogus'" in out
-    assert "null_burst, age_error, traffic_spike" in out
-    assert "batches.0.visitors: Input should be greater than or equal to 1 (got -3)" in out
+    assert (
+        "Failure: invalid anomaly_schedule config: batches.0.visitors=-3: Input should be "
+        "greater than or equal to 1\n" in out
+    )
     assert not data.exists()
+
+
+SEED_RANGE = "expected a whole number from 0 to 9223372036854775807 in the digits 0-9"
+
+
+@pytest.mark.parametrize("seed", ["²", "99999999999999999999999"])
+def test_bad_DTG_SEED_fails_definitions_validate(tmp_path, dirs, seed):
+    home, data = dirs
+    proc = _run(
+        _dagster("definitions", "validate", "-m", "dtg_assets.definitions"),
+        _env(home, data, DTG_SEED=seed),
+        tmp_path,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert f"invalid simulation config: DTG_SEED={seed!r} is not a valid seed: {SEED_RANGE}\n" in (
+        out
+    )
+
+
+def _dtg_run() -> list[str]:
+    script = BIN / "dtg-run"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dtg_assets.run"]
+
+
+@pytest.mark.parametrize("seed", ["²", "99999999999999999999999"])
+def test_dtg_run_refuses_a_bad_DTG_SEED_in_one_line(tmp_path, dirs, seed):
+    home, data = dirs
+    proc = _run([*_dtg_run(), "--dagster-home", str(tmp_path / "h")],
+                _env(home, data, DTG_SEED=seed), tmp_path)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"dtg-run: error: DTG_SEED={seed!r} is not a valid seed: {SEED_RANGE}"
+    ]
+    assert not (tmp_path / "h").exists() and not data.exists()
+
+
+def test_dtg_run_failure_names_its_cause_and_leaves_the_users_dagster_yaml(tmp_path, dirs):
+    home, _ = dirs
+    mine = "# my own instance settings\ntelemetry:\n  enabled: true\n"
+    (home / "dagster.yaml").write_text(mine)
+    not_a_dir = tmp_path / "a_file"
+    not_a_dir.write_text("")
+    proc = _run(
+        [*_dtg_run(), "--scale", "0.01", "--dagster-home", str(home),
+         "--data-root", str(not_a_dir), "--start-date", DAGSTER_START.isoformat()],
+        _env(home, not_a_dir),
+        tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "DTG scenario FAILED" in proc.stdout
+    problems = proc.stdout.split("Problems:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    # One line per failed run: the cause (the Failure's description), not Dagster's wrapper.
+    assert [p.split(":", 1)[0] for p in problems] == ["- historical", "- live"]
+    for problem in problems:
+        assert re.fullmatch(rf"- \w+: cannot use the data root {re.escape(str(not_a_dir))}: "
+                            r".*; nothing was written", problem), problem  # fmt: skip
+    assert "Error occurred while executing op" not in proc.stdout
+    assert (home / "dagster.yaml").read_text() == mine

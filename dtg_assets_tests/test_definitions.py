@@ -190,9 +190,17 @@ def test_default_start_date_gives_seven_live_days(monkeypatch):
     assert len(live.get_partition_keys(current_time=now)) == 7
 
 
-def test_bad_start_date_is_rejected_by_name(monkeypatch):
-    monkeypatch.setenv("DTG_START_DATE", "01/11/2026")
-    with pytest.raises(ValueError, match=r"DTG_START_DATE='01/11/2026' is not a date.*YYYY-MM-DD"):
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("01/11/2026", r"^DTG_START_DATE='01/11/2026' is not a date.*YYYY-MM-DD$"),
+        # The partitions would run past the last date Python knows.
+        ("9999-12-25", r"^DTG_START_DATE='9999-12-25': the scenario would end after 9999-12-31$"),
+    ],
+)
+def test_bad_start_date_is_rejected_by_name(monkeypatch, raw, message):
+    monkeypatch.setenv("DTG_START_DATE", raw)
+    with pytest.raises(ValueError, match=message):
         build_partitions()
 
 

@@ -1,31 +1,45 @@
-"""Resources: environment-driven defaults, overrides, and every bad value rejected by name.
+"""Resources: typed config, environment-driven defaults, overrides, and bad values refused.
 
-Both resources validate with the engine's strict models when they are built, which Dagster does
-when the code location loads (values in ``Definitions``) and again when a run starts (launchpad
-or CLI run config). Messages must name the field, the offending value and what is allowed.
+Dagster's config schema (checked when a run is launched, as the launchpad does) refuses wrong
+types, unknown keys and unknown anomalies; the engine's strict models refuse values out of range
+when the resource is built, which Dagster does when the code location loads (values in
+``Definitions``) and again when a run starts. Either message names the field, the offending
+value and what is allowed, in one line.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import dagster as dg
 import pytest
-from pydantic import ValidationError
+import yaml
 
 from dtg_assets.definitions import defs
+from dtg_assets.gatekeeper import BaselineConfig, Rules
+from dtg_assets.resource_config import (
+    AnomalyParamsConfig,
+    BaselineSettingsConfig,
+    FunnelConfig,
+    RulesConfig,
+    engine_model,
+)
 from dtg_assets.resources import (
     AnomalyScheduleResource,
+    GatekeeperResource,
     LiveBatch,
     SimulationResource,
     build_scenario,
 )
+from dtg_assets.settings import MAX_SEED
 from dtg_assets.simulation.config import (
     ANOMALY_TYPES,
     DEFAULT_LIVE_SCHEDULE,
     AnomalyParams,
     AnomalyType,
     FunnelParams,
+    ScenarioConfig,
 )
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window
@@ -43,10 +57,11 @@ def _batches(*pairs) -> list[LiveBatch]:
 
 
 def _rejected(build, *patterns: str) -> str:
-    """Build a resource, expect a validation error, and return its message for more asserts."""
-    with pytest.raises(ValidationError) as info:
+    """Build a resource, expect one Failure line naming every problem, and return it."""
+    with pytest.raises(dg.Failure) as info:
         build()
-    message = str(info.value)
+    message = info.value.description
+    assert "\n" not in message and "pydantic" not in message, message
     for pattern in patterns:
         assert re.search(pattern, message), f"{pattern!r} not in:\n{message}"
     return message
@@ -129,44 +144,155 @@ def test_partial_run_config_override_keeps_env_seed_data_root_and_default_schedu
     assert burst["campaign_id"].isna().all()
 
 
-# --- bad values, rejected when the resource is built ------------------------------------------
+# --- the typed config schema: what the launchpad validates and shows ------------------------
 
 
-def test_unknown_anomaly_is_rejected_listing_the_valid_ones():
-    message = _rejected(
-        lambda: AnomalyScheduleResource(batches=_batches((None, 10), ("bot_storm", 10))),
-        r"batches\.1\.anomaly: unknown anomaly 'bot_storm'",
-        r"\(got 'bot_storm'\)",
+def _walk_fields(config_type, path=""):
+    """Every field of a Dagster config type, as ``(path, field)``."""
+    for name, field in getattr(config_type, "fields", {}).items():
+        yield f"{path}{name}", field
+        yield from _walk_fields(_unwrap(field.config_type), f"{path}{name}.")
+
+
+def _unwrap(config_type):
+    """The element type of an array or a nullable value (recursively)."""
+    while getattr(config_type, "inner_type", None) is not None:
+        config_type = config_type.inner_type
+    return config_type
+
+
+@pytest.mark.parametrize("key", ["simulation", "anomaly_schedule", "gatekeeper"])
+def test_every_config_field_has_a_description_and_no_rst_or_spec_reference(key):
+    resource = defs.resources[key].get_resource_definition()
+    fields = list(_walk_fields(resource.config_schema.config_type))
+    assert len(fields) > 5
+    undescribed = [path for path, field in fields if not field.description]
+    assert undescribed == []
+    # Markdown: an indented line would render as a code block.
+    assert not any(line.startswith(" ") for line in resource.description.splitlines())
+    texts = [resource.description] + [field.description for _, field in fields]
+    for text in texts:
+        assert "SPEC.md" not in text and "``" not in text and ":class:" not in text, text
+
+
+def test_launchpad_offers_the_anomalies_as_an_enum():
+    schema = defs.resources["anomaly_schedule"].get_resource_definition().config_schema.config_type
+    batch = _unwrap(schema.fields["batches"].config_type)
+    anomaly = batch.fields["anomaly"].config_type
+    assert anomaly.kind.value == "NONEABLE"  # null is a normal batch
+    anomaly = _unwrap(anomaly)
+    assert [v.config_value for v in anomaly.enum_values] == list(ANOMALY_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("engine", "config"),
+    [
+        (FunnelParams, FunnelConfig),
+        (AnomalyParams, AnomalyParamsConfig),
+        (Rules, RulesConfig),
+        (BaselineConfig, BaselineSettingsConfig),
+    ],
+)
+def test_typed_config_mirrors_the_engine_models_defaults(engine, config):
+    assert engine_model(engine, config()) == engine()
+    assert set(config.model_fields) == set(engine.model_fields)
+
+
+def _validate(run_config: dict) -> None:
+    dg.validate_run_config(defs.resolve_job_def("live_job"), run_config)
+
+
+def _schedule(batches: list[dict]) -> dict:
+    return {"resources": {"anomaly_schedule": {"config": {"batches": batches}}}}
+
+
+def test_launch_validation_refuses_an_unknown_anomaly_by_path():
+    with pytest.raises(dg.DagsterInvalidConfigError) as info:
+        _validate(_schedule([{"anomaly": "null_burst", "visitors": 5},
+                             {"anomaly": "bot_storm", "visitors": 5}]))  # fmt: skip
+    message = str(info.value)
+    assert "anomaly_schedule:config:batches[1]:anomaly" in message
+    assert "not in enum type Anomaly got bot_storm" in message
+
+
+@pytest.mark.parametrize(
+    ("run_config", "expected"),
+    [
+        (_schedule([{"anomaly": None, "visitors": "many"}]), "batches[0]:visitors"),
+        (_schedule([{"anomaly": None}]), 'Missing required config entry "visitors"'),
+        (
+            {"resources": {"simulation": {"config": {"funnel": {"conversion": 0.2}}}}},
+            'Received unexpected config entry "conversion" at path root:resources:simulation'
+            ":config:funnel",
+        ),
+        (
+            {"resources": {"gatekeeper": {"config": {"rules": {"volume": {"z": "high"}}}}}},
+            "rules:volume:z",
+        ),
+    ],
+)
+def test_launch_validation_refuses_wrong_types_and_unknown_keys(run_config, expected):
+    with pytest.raises(dg.DagsterInvalidConfigError, match=re.escape(expected)):
+        _validate(run_config)
+
+
+def test_launch_validation_accepts_partial_typed_overrides():
+    _validate(
+        {
+            "resources": {
+                "simulation": {"config": {"scale": 0.5, "funnel": {"apply_rate": 0.3}}},
+                "anomaly_schedule": {"config": {"anomaly_params": {"stale_data": {}}}},
+            }
+        }
     )
-    allowed = message.split("allowed:", 1)[1]
-    for name in ANOMALY_TYPES:
-        assert name in allowed
 
 
-@pytest.mark.parametrize("visitors", [-5, 0])
-def test_non_positive_visitors_are_rejected(visitors):
-    _rejected(
-        lambda: AnomalyScheduleResource(batches=_batches(("null_burst", visitors))),
-        rf"batches\.0\.visitors: Input should be greater than or equal to 1 \(got {visitors}\)",
+def test_out_of_range_values_pass_the_schema_but_fail_the_run_start_in_one_line(
+    monkeypatch, tmp_path
+):
+    """Dagster's config schema has no numeric bounds: -5 visitors is a valid ``Int`` there.
+
+    The engine refuses it when the run builds the resource, before anything is written, as one
+    Failure line without pydantic's rendering.
+    """
+    run_config = _schedule([{"anomaly": "null_burst", "visitors": -5}])
+    _validate(run_config)  # accepted at launch: only types, keys and enums are checked there
+    root = tmp_path / "data"
+    monkeypatch.setenv("DTG_DATA_ROOT", str(root))
+    result = defs.resolve_job_def("live_job").execute_in_process(
+        run_config=run_config,
+        partition_key=LIVE_DAY.isoformat(),
+        asset_selection=LIVE_LANDING,
+        raise_on_error=False,
     )
-
-
-def test_too_many_visitors_are_rejected():
-    _rejected(
-        lambda: AnomalyScheduleResource(batches=_batches((None, 50_000_001))),
-        r"batches\.0\.visitors: Input should be less than or equal to 50000000 \(got 50000001\)",
+    assert not result.success
+    [init] = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
+    error = init.event_specific_data.error
+    assert error.cls_name == "Failure" and error.cause is None
+    assert error.message == (
+        "dagster._core.definitions.events.Failure: invalid anomaly_schedule config: "
+        "batches.0.visitors=-5: Input should be greater than or equal to 1\n"
     )
+    assert not root.exists()
 
 
-def test_every_bad_batch_is_reported_at_once():
+# --- bad values, refused when the resource is built ---------------------------------------
+
+
+def test_visitors_out_of_range_are_rejected_one_line_naming_each_batch():
     _rejected(
         lambda: AnomalyScheduleResource(
-            batches=_batches(("bogus", 10), (None, 100), (None, -1), ("stale_data", 0))
+            batches=_batches(("null_burst", -5), (None, 100), ("stale_data", 0), (None, 50_000_001))
         ),
-        r"batches\.0\.anomaly: unknown anomaly 'bogus'",
-        r"batches\.2\.visitors: .*\(got -1\)",
-        r"batches\.3\.visitors: .*\(got 0\)",
+        r"^invalid anomaly_schedule config: batches\.0\.visitors=-5: Input should be greater "
+        r"than or equal to 1; batches\.2\.visitors=0: .*; batches\.3\.visitors=50000001: Input "
+        r"should be less than or equal to 50000000$",
     )
+
+
+def test_unknown_anomaly_in_code_is_refused_by_the_enum():
+    with pytest.raises(ValueError, match="Input should be 'null_burst', 'age_error'"):
+        LiveBatch(anomaly="bot_storm", visitors=10)
 
 
 def test_empty_schedule_is_rejected():
@@ -176,25 +302,16 @@ def test_empty_schedule_is_rejected():
     )
 
 
-def test_normal_batch_spellings_are_accepted():
-    schedule = AnomalyScheduleResource(batches=_batches(("normal", 5), ("none", 5), (None, 5)))
-    assert [b.anomaly for b in schedule.live_schedule()] == [None, None, None]
-
-
 @pytest.mark.parametrize(
     ("params", "pattern"),
     [
-        ({"bot_storm": {}}, r"anomaly_params\.bot_storm: Extra inputs are not permitted"),
-        ({"null_burst": {"rate": 0.3}}, r"anomaly_params\.null_burst\.rate: Extra inputs"),
         (
             {"null_burst": {"null_rate": 1.5}},
-            r"anomaly_params\.null_burst\.null_rate: Input should be less than or equal to 1 "
-            r"\(got 1\.5\)",
+            r"anomaly_params\.null_burst\.null_rate=1\.5: Input should be less than or equal to 1",
         ),
         (
             {"fraud_spike": {"rate": -0.1}},
-            r"anomaly_params\.fraud_spike\.rate: Input should be greater than or equal to 0 "
-            r"\(got -0\.1\)",
+            r"anomaly_params\.fraud_spike\.rate=-0\.1: Input should be greater than or equal to 0",
         ),
         (
             {"age_error": {"age": {"low": 16, "high": 10}}},
@@ -206,36 +323,74 @@ def test_bad_anomaly_params_are_rejected(params, pattern):
     _rejected(lambda: AnomalyScheduleResource(anomaly_params=params), pattern)
 
 
-@pytest.mark.parametrize(
-    ("funnel", "pattern"),
-    [
-        ({"apply_rate": 1.2}, r"funnel\.apply_rate: Input should be less than or equal to 1"),
-        ({"conversion": 0.2}, r"funnel\.conversion: Extra inputs are not permitted"),
-    ],
-)
-def test_bad_funnel_params_are_rejected(funnel, pattern):
-    _rejected(lambda: SimulationResource(funnel=funnel), pattern)
+def test_unknown_keys_in_code_are_refused():
+    with pytest.raises(ValueError, match=r"bot_storm\n  Extra inputs are not permitted"):
+        AnomalyScheduleResource(anomaly_params={"bot_storm": {}})
+    with pytest.raises(ValueError, match=r"conversion\n  Extra inputs are not permitted"):
+        SimulationResource(funnel={"conversion": 0.2})
 
 
-def test_negative_seed_is_rejected():
-    _rejected(lambda: SimulationResource(seed=-1), r"seed: must be >= 0 \(got -1\)")
+def test_bad_funnel_and_gatekeeper_values_are_rejected():
+    _rejected(
+        lambda: SimulationResource(funnel={"apply_rate": 1.2}),
+        r"funnel\.apply_rate=1\.2: Input should be less than or equal to 1",
+    )
+    _rejected(
+        lambda: GatekeeperResource(rules={"volume": {"tolerance": -1}}),
+        r"^invalid gatekeeper config: rules\.volume\.tolerance=-1\.0: Input should be greater",
+    )
 
 
-@pytest.mark.parametrize("scale", [0.0, -0.5])
-def test_non_positive_scale_is_rejected(scale):
-    _rejected(lambda: SimulationResource(scale=scale), rf"scale: must be > 0 \(got {scale}\)")
+def test_every_problem_of_a_resource_is_reported_at_once():
+    _rejected(
+        lambda: SimulationResource(seed=-2, scale=0, funnel={"apply_rate": 1.5}),
+        r"^invalid simulation config: seed=-2 is not a valid seed: expected a whole number from "
+        r"0 to 9223372036854775807 in the digits 0-9; funnel\.apply_rate=1\.5: .*; scale=0\.0: "
+        r"Input should be greater than 0$",
+    )
 
 
-@pytest.mark.parametrize("raw", ["abc", "-3", "4.5"])
+@pytest.mark.parametrize("scale", [0.0, -0.5, 1001.0])
+def test_scale_out_of_range_is_rejected(scale):
+    _rejected(lambda: SimulationResource(scale=scale), rf"scale={scale}: Input should be")
+
+
+# --- the seed: one parser, the engine's range ---------------------------------------------
+
+BAD_SEEDS = ["abc", "-3", "4.5", "²", "٣", "9223372036854775808", "99999999999999999999999"]
+
+
+@pytest.mark.parametrize("raw", BAD_SEEDS)
 def test_bad_DTG_SEED_is_rejected_when_the_resource_is_built(monkeypatch, raw):
     monkeypatch.setenv("DTG_SEED", raw)
-    _rejected(SimulationResource, rf"DTG_SEED='{re.escape(raw)}' is not a non-negative integer")
+    _rejected(
+        SimulationResource,
+        rf"^invalid simulation config: DTG_SEED='{re.escape(raw)}' is not a valid seed: "
+        r"expected a whole number from 0 to 9223372036854775807 in the digits 0-9$",
+    )
+
+
+def test_the_largest_seed_is_the_engines():
+    assert ScenarioConfig(seed=MAX_SEED).seed == MAX_SEED
+    with pytest.raises(ValueError, match="less than or equal to"):
+        ScenarioConfig(seed=MAX_SEED + 1)
+    assert SimulationResource(seed=MAX_SEED).resolved_seed() == MAX_SEED
+    _rejected(lambda: SimulationResource(seed=MAX_SEED + 1), r"seed=9223372036854775808 is not")
+
+
+def test_DTG_SEED_changed_after_load_fails_the_run_start_before_writing(monkeypatch, tmp_path):
+    root = tmp_path / "data"
+    monkeypatch.setenv("DTG_DATA_ROOT", str(root))
+    monkeypatch.setenv("DTG_SEED", "99999999999999999999999")  # the definitions are loaded
+    text = _launch({"resources": {"simulation": {"config": {"scale": 0.02}}}}, tmp_path)
+    assert "DTG_SEED='99999999999999999999999' is not a valid seed" in text
+    assert not root.exists()
 
 
 def test_scale_making_a_batch_too_big_fails_the_scenario():
     sim = SimulationResource(scale=1000.0)
     schedule = AnomalyScheduleResource(batches=_batches((None, 60_000)))
-    with pytest.raises(dg.Failure, match=r"invalid scenario:\n.*scale=1000.0 makes a batch"):
+    with pytest.raises(dg.Failure, match=r"^invalid scenario: scale=1000.0 makes a batch"):
         build_scenario(sim, schedule)
 
 
@@ -265,33 +420,29 @@ def _launch(run_config: dict, tmp_path) -> str:
     return "\n".join(errors)
 
 
-def test_bad_schedule_at_launch_fails_before_anything_is_written(monkeypatch, tmp_path):
-    root = tmp_path / "data"
-    monkeypatch.setenv("DTG_DATA_ROOT", str(root))
-    bad = [{"anomaly": "bot_storm", "visitors": 100}, {"anomaly": None, "visitors": -3}]
-    text = _launch({"resources": {"anomaly_schedule": {"config": {"batches": bad}}}}, tmp_path)
-    assert "batches.0.anomaly: unknown anomaly 'bot_storm'; allowed:" in text
-    assert "batches.1.visitors: Input should be greater than or equal to 1 (got -3)" in text
-    assert not root.exists()
-
-
 def test_bad_simulation_config_at_launch_fails_before_anything_is_written(monkeypatch, tmp_path):
     root = tmp_path / "data"
     monkeypatch.setenv("DTG_DATA_ROOT", str(root))
     config = {"seed": -2, "scale": 0.02}
     text = _launch({"resources": {"simulation": {"config": config}}}, tmp_path)
-    assert "seed: must be >= 0 (got -2)" in text
+    assert "invalid simulation config: seed=-2 is not a valid seed" in text
     assert not root.exists()
 
 
-def test_mistyped_run_config_is_rejected_by_dagster_before_the_run(monkeypatch, tmp_path):
-    root = tmp_path / "data"
-    monkeypatch.setenv("DTG_DATA_ROOT", str(root))
-    bad = [{"anomaly": None, "visitors": "many"}]
-    with pytest.raises(dg.DagsterInvalidConfigError, match="visitors"):
-        defs.resolve_job_def("live_job").execute_in_process(
-            run_config={"resources": {"anomaly_schedule": {"config": {"batches": bad}}}},
-            partition_key=LIVE_DAY.isoformat(),
-            asset_selection=LIVE_LANDING,
-        )
-    assert not root.exists()
+def test_the_readmes_run_config_examples_pass_launch_validation():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    examples = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", readme, re.S)]
+    examples = [e for e in examples if isinstance(e, dict) and "resources" in e]
+    assert len(examples) >= 2
+    for example in examples:
+        _validate(example)
+
+
+def test_DTG_START_DATE_changed_after_load_fails_the_scenario_in_one_line(monkeypatch):
+    monkeypatch.setenv("DTG_START_DATE", "2026-02-30")
+    with pytest.raises(dg.Failure) as info:
+        build_scenario(SimulationResource(), AnomalyScheduleResource())
+    assert info.value.description == (
+        "invalid scenario: DTG_START_DATE='2026-02-30' is not a date; expected an ISO date "
+        "YYYY-MM-DD"
+    )

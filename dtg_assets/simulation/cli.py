@@ -23,6 +23,7 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.errors import format_validation_error
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import BatchPlan
 from dtg_assets.simulation.progress import ProgressBar
@@ -30,8 +31,6 @@ from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.scenario import format_summary, run_scenario, summarize
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-# ScenarioConfig field -> the option that sets it, for error messages.
-OPTION_OF_FIELD = {"start_date": "--start-date", "seed": "--seed", "scale": "--scale"}
 
 
 class UsageError(Exception):
@@ -98,26 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="print each batch as it lands (stderr) instead of the progress bar",
     )
     return parser
-
-
-def format_validation_error(error: ValidationError) -> str:
-    """One line naming each invalid option, its value and what is allowed.
-
-    Args:
-        error: pydantic's error from building the scenario.
-
-    Returns:
-        ``--seed=-1: Input should be greater than or equal to 0`` (several joined by ``; ``).
-    """
-    parts = []
-    for item in error.errors(include_url=False):
-        field = str(item["loc"][0]) if item["loc"] else ""
-        option = OPTION_OF_FIELD.get(field, field or "scenario")
-        message = item["msg"].removeprefix("Value error, ")
-        value = item.get("input")
-        shown = value if isinstance(value, str | int | float) and field else None
-        parts.append(f"{option}={shown}: {message}" if shown is not None else message)
-    return "; ".join(parts)
 
 
 def _config(args: argparse.Namespace) -> ScenarioConfig:
