@@ -23,6 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from dtg_assets.simulation import layout
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.generate import generate_batch
 from dtg_assets.simulation.landing import LandingZone
@@ -119,7 +120,10 @@ def test_layout_partition_dates_and_lineage(small_config, written):
                 rel = Path(path).relative_to(root)
                 assert rel.parts[:2] == ("landing", table)
                 date = rel.parts[2].removeprefix("date=")
-                batch_id = rel.name.removesuffix(".parquet")
+                parsed = layout.parse_landing_name(rel.name)
+                token = layout.token_of(layout.config_hash(small_config, result.window))
+                assert parsed is not None and parsed.token == token
+                batch_id = parsed.batch_id
                 plan = plans[batch_id]
                 assert pq.read_schema(path).equals(TABLE_SCHEMAS[table], check_metadata=False)
                 data = pq.read_table(path)
@@ -133,8 +137,12 @@ def test_layout_partition_dates_and_lineage(small_config, written):
                 assert set(data.column("batch_id").to_pylist()) == {batch_id}
                 ingested = data.column("ingested_at").cast(pa.int64()).unique().to_pylist()
                 assert ingested == [int(plan.ingested_at.timestamp()) * 1_000_000]
-    names = {p.name for p in (root / "ground_truth").rglob("*.parquet")}
-    assert names == {f"{w.value}-{d:%Y%m%d}.parquet" for d, w in scenario_days(small_config)}
+    names = {str(p.relative_to(root)) for p in (root / "ground_truth").rglob("*.parquet")}
+    expected = set()
+    for day, window in scenario_days(small_config):
+        token = layout.token_of(layout.config_hash(small_config, window))
+        expected |= {layout.manifest_file(window, day), layout.labels_file(window, day, token)}
+    assert names == expected
     assert not (root / "landing" / "labels").exists()
 
 
@@ -272,21 +280,29 @@ def test_rewriting_with_another_schedule_removes_only_that_days_stale_files(
     zone = LandingZone(str(scenario_root))
     before = tree(scenario_root)
     old = {t: zone.day_files(t, "live", LIVE_DAY) for t in TABLES}
+    old_labels = zone.labels_path("live", LIVE_DAY)
     schedule = [{"anomaly": None, "visitors": 5000}, {"anomaly": "null_burst", "visitors": 5000}]
     changed = small_config.model_copy(
         update={"live_schedule": ScenarioConfig(live_schedule=schedule).live_schedule}
     )
+    token = layout.token_of(layout.config_hash(changed, "live"))
+    assert token != layout.token_of(layout.config_hash(small_config, "live"))
     result = zone.write_day(changed, LIVE_DAY)
     new = {t: zone.day_files(t, "live", LIVE_DAY) for t in TABLES}
     for table in TABLES:
         assert new[table] == sorted(result.paths[table])
         assert {Path(p).name for p in new[table]} <= {
-            "live-20260107-0000.parquet",
-            "live-20260107-1200.parquet",
+            f"live-20260107-0000.{token}.parquet",
+            f"live-20260107-1200.{token}.parquet",
         }
+        assert zone.foreign_files(table, "live", LIVE_DAY) == []
+    # Another configuration, other names: every old file of the day goes, labels included.
     old_files = {p for paths in old.values() for p in paths}
-    gone = sorted(old_files - {p for paths in new.values() for p in paths})
-    assert gone and result.removed == gone
+    assert not old_files & {p for paths in new.values() for p in paths}
+    assert result.removed == sorted(old_files | {old_labels})
+    assert zone.labels_path("live", LIVE_DAY) == zone.path(
+        layout.labels_file("live", LIVE_DAY, token)
+    )
     assert zone.read_manifest("live", LIVE_DAY).num_rows == 2
     after = tree(scenario_root)
     mine = of_day(before, "live", LIVE_DAY)

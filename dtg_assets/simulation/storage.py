@@ -8,17 +8,15 @@ the semantics (atomic rename, listing by name prefix) are the same on both paths
 
 Object stores have no rename: there a "rename" is a server-side copy (which creates the final
 object atomically: a reader sees the previous object or the new one, never part of one) and a
-delete. Two more things keep concurrent and failed writes safe: :meth:`Storage.preflight`
-proves, before anything is generated, that the root can be written (a clear
-:class:`DataRootError` otherwise), and every writer holds a :class:`WriterLock`, so a writer
-cleaning up temporaries left by a killed one never deletes those of a live one.
+delete. :meth:`Storage.preflight` proves, before anything is generated, that the root can be
+written (a clear :class:`DataRootError` otherwise). The commit protocol built on these
+operations is :mod:`dtg_assets.simulation.commit`.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import datetime as dt
 import os
 import secrets
 from collections.abc import Callable
@@ -30,9 +28,9 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from dtg_assets.simulation.roots import (
+    DEFAULT_STORE_TIMEOUT,
     DataRootError,
     fail_fast,
-    lock_held,
     preflight_remote,
     reason,
 )
@@ -152,12 +150,20 @@ class BackgroundWriter:
         while self._pending:
             self._retire()
 
-    def close(self) -> None:
-        """Let queued writes finish (ignoring their failures) and stop the thread."""
+    def close(self, cancel: bool = False) -> None:
+        """Stop the threads once queued writes are done (their failures are ignored).
+
+        Args:
+            cancel: Drop the writes not yet started (an abort: on a hanging store each would
+                wait for its timeout).
+        """
+        if cancel:
+            for future, _ in self._pending:
+                future.cancel()
         while self._pending:
             with contextlib.suppress(Exception):
                 self._retire()
-        self._pool.shutdown()
+        self._pool.shutdown(cancel_futures=cancel)
 
 
 def _write_file(path: str, data: pa.Buffer) -> None:
@@ -206,17 +212,24 @@ class ParquetSink:
         """Append rows (one or more row groups)."""
         self._writer.write_table(table)
 
-    def close(self) -> None:
-        """Write the footer and close the file (or queue it for the background writer)."""
+    def close(self) -> int:
+        """Write the footer and close the file (or queue it for the background writer).
+
+        Returns:
+            The file's size in bytes.
+        """
         try:
             self._writer.close()
             if self._background is not None:
-                self._background.submit(self._path, self._handle.getvalue())
+                data = self._handle.getvalue()
+                self._background.submit(self._path, data)
+                return data.size
+            return self._handle.tell()
         finally:
             self._handle.close()
 
     def discard(self) -> None:
-        """Abandon the file: close what is open and queue nothing."""
+        """Abandon the file: close what is open and queue nothing (never raises)."""
         self._background = None
         with contextlib.suppress(Exception):
             self.close()
@@ -231,10 +244,13 @@ class Storage:
 
     Args:
         fs: The filesystem the data root lives on.
+        timeout: Seconds an object-store call may wait (for the preflight's own client).
     """
 
-    def __init__(self, fs: fsspec.AbstractFileSystem) -> None:
-        self.fs = fs
+    def __init__(
+        self, fs: fsspec.AbstractFileSystem, timeout: float = DEFAULT_STORE_TIMEOUT
+    ) -> None:
+        self.fs, self.timeout = fs, timeout
         self.local = isinstance(fs, LocalFileSystem)
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         self.object_store = bool(protocols & OBJECT_STORE_PROTOCOLS)
@@ -308,6 +324,14 @@ class Storage:
             if not missing_ok:
                 raise
 
+    def remove_many(self, paths: list[str]) -> None:
+        """Delete files, those already gone included (one bulk request on an object store)."""
+        if self.object_store and paths:
+            self.fs.rm(paths)  # deleting a missing key is not an error on an object store
+            return
+        for path in paths:
+            self.remove(path, missing_ok=True)
+
     def preflight(self, root: str, uri: str) -> None:
         """Prove the data root can be written, before anything is generated.
 
@@ -325,7 +349,7 @@ class Storage:
         """
         probe = f"{root}/.dtg-write-probe-{secrets.token_hex(4)}"
         if not self.local:
-            preflight_remote(fail_fast(self.fs), root, probe, uri)
+            preflight_remote(fail_fast(self.fs, self.timeout), root, probe, uri)
             return
         if os.path.exists(root) and not os.path.isdir(root):
             raise DataRootError(uri, "it is a file; a directory (new or existing) is needed")
@@ -338,32 +362,6 @@ class Storage:
             os.remove(probe)
         except OSError as exc:
             raise DataRootError(uri, f"not writable: {reason(exc)}") from None
-
-    def temp_in_use(self, path: str, lock_dir: str, max_age: dt.timedelta) -> bool:
-        """Whether a temporary file may still belong to a live writer (so must be kept).
-
-        Locally a temporary ``.<name>.<token>.tmp`` is live while its writer holds the lock of
-        its token (:class:`WriterLock`; the kernel drops it when the writer dies). An object
-        store has no such lock: a temporary is taken as abandoned once older than ``max_age``.
-
-        Args:
-            path: The temporary file.
-            lock_dir: Directory of the writers' lock files.
-            max_age: Age after which a remote temporary is abandoned.
-
-        Returns:
-            True unless the temporary is certainly abandoned.
-        """
-        if self.local:
-            token = path.rsplit(".", 2)[-2]
-            return lock_held(f"{lock_dir}/{token}.lock")
-        try:
-            modified = self.fs.modified(path)
-        except (OSError, NotImplementedError, ValueError, KeyError):
-            return True
-        if modified.tzinfo is None:
-            modified = modified.replace(tzinfo=dt.UTC)
-        return dt.datetime.now(dt.UTC) - modified < max_age
 
     def exists(self, path: str) -> bool:
         """Whether a file or directory exists."""
