@@ -1,14 +1,14 @@
 """The commit protocol every writer of a data root follows: stage, commit the marker last, abort.
 
-A :class:`Commit` hands out hidden temporary names (:func:`~dtg_assets.simulation.layout.
-temporary_name`) for the files a write will produce, registering each name before the file
-exists, so a failure at any point (opening, writing, closing a file, renaming it) deletes every
-temporary of this writer and nothing else. :meth:`Commit.commit` renames the staged files into
-place, the last one staged (a day's manifest: its commit marker) after all the others, then
-deletes what the caller found stale. Used as a context manager it aborts on any exception, and a
-store failure (full disk, unreachable or hanging object store) leaves it as one
-:class:`~dtg_assets.simulation.roots.StoreError` line; a failure of the clean-up itself never
-masks the original one.
+A :class:`Commit` hands out hidden temporary names (built by the layout module) for the files a
+write will produce, registering each name before the file exists, so a failure at any point
+(opening, writing, closing a file, renaming it) deletes every temporary of this writer and nothing
+else. :meth:`Commit.commit` renames the staged files into place, the last ones staged (a day's
+commit record, then its manifest: the commit markers) one by one after all the others, then deletes
+what the caller found stale. Used as a context manager it aborts on any exception, and a store
+failure (full disk, unreachable or hanging object store) leaves it as one
+:class:`~dtg_assets.simulation.roots.StoreError` line; a failure of the clean-up itself never masks
+the original one.
 
 Every writer holds a :class:`WriterLock` while its temporaries exist, so a writer cleaning up
 temporaries left by a killed one (:func:`temp_in_use`) never deletes those of a live one.
@@ -184,19 +184,23 @@ class Commit:
         """Run ``callback`` (close open files, stop writer threads) before an abort deletes."""
         self._before_abort.append(callback)
 
-    def commit(self, stale: Iterable[str] = ()) -> list[str]:
-        """Rename every staged file into place, the last staged last; then delete ``stale``.
+    def commit(self, stale: Iterable[str] = (), markers: int = 1) -> list[str]:
+        """Rename every staged file into place, the last ``markers`` staged last; then delete
+        ``stale``.
 
         Args:
             stale: Files the new ones replace (listed by the caller before the commit).
+            markers: How many of the files staged last are markers, renamed one by one in
+                staging order after all the others.
 
         Returns:
             The stale files deleted.
         """
-        *files, marker = self.staged
-        self.storage.rename_many(files)
-        # Renamed on its own, after all the others: a visible marker means a complete write.
-        self.storage.rename_many([marker])
+        split = len(self.staged) - markers
+        self.storage.rename_many(self.staged[:split])
+        for marker in self.staged[split:]:
+            # Renamed on their own, after all the others: a visible marker means a complete write.
+            self.storage.rename_many([marker])
         self.committed = True
         stale = sorted(stale)
         for path in stale:

@@ -1,14 +1,15 @@
 """Landing one day: generate its batches, stage every file, commit with the manifest last.
 
-:func:`land_day` streams each batch's chunks into one Parquet file per (table, event date) and
-the day's labels into one file, all under temporary names of one
-:class:`~dtg_assets.simulation.commit.Commit`, then commits them with the day's manifest last.
-Every name carries the token of the day's configuration (:mod:`~dtg_assets.simulation.layout`),
-and the manifest lists exactly the files of this write with their rows and bytes; after the
-commit, this day's files that the new manifest does not list (an earlier write under another
-configuration, a torn one) and temporaries of dead writers of this day are deleted. Files of
-bounded batches are encoded in memory and written by a background thread (local disk) or
-uploaded several at a time (object stores); bigger ones stream to the store chunk by chunk.
+:func:`land_day` streams each batch's chunks into one Parquet file per (table, event date) and the
+day's labels into one file, all under temporary names of one
+:class:`~dtg_assets.simulation.commit.Commit`, then commits them with the day's commit record
+(landing side, read by the gatekeeper) and manifest (ground truth) last, in that order. Every name
+carries the token of the day's configuration (:mod:`~dtg_assets.simulation.layout`), and the record
+and the manifest list exactly the files of this write with their rows and bytes; after the commit,
+this day's files that the new manifest does not list (an earlier write under another configuration,
+a torn one) and temporaries of dead writers of this day are deleted. Files of bounded batches are
+encoded in memory and written by a background thread (local disk) or uploaded several at a time
+(object stores); bigger ones stream to the store chunk by chunk.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dtg_assets.simulation.generate import (
 )
 from dtg_assets.simulation.layout import Window
 from dtg_assets.simulation.plan import BatchPlan, plan_day
+from dtg_assets.simulation.reading import commit_record
 from dtg_assets.simulation.schemas import (
     EVENT_TIME,
     LABEL_SCHEMA,
@@ -101,6 +103,7 @@ class _DayFiles:
         self.open: dict[tuple[str, str], _OpenFile] = {}
         self.background = BackgroundWriter.for_storage(self.storage)
         self.landing_paths: dict[str, list[str]] = {t: [] for t in TABLES}
+        self.committed: list[dict] = []
         commit.before_abort(self.discard)
 
     def add(self, part: BatchOutput, buffered: bool) -> None:
@@ -142,6 +145,7 @@ class _DayFiles:
                 {"path": entry.relative, "table": entry.table, "rows": entry.rows, "bytes": size}
             )
             self.landing_paths[entry.table].append(self.zone.uri_of(self.zone.path(entry.relative)))
+        self.committed += files
         return files
 
     def wait(self) -> None:
@@ -252,11 +256,16 @@ def land_day(
             if progress is not None:
                 progress(plan, counts)
         labels.close()
+        # The two markers, committed in this order after everything else.
+        make_dir = files.background is None
+        record = commit.stage(zone.path(layout.commit_record_file(window, day)), make_dir)
+        zone.storage.write_bytes(record, commit_record(digest, files.committed), files.background)
         manifest = pa.Table.from_pylist(manifest_rows, schema=MANIFEST_SCHEMA)
-        marker = commit.stage(zone.path(layout.manifest_file(window, day)))
+        marker = commit.stage(zone.path(layout.manifest_file(window, day)), make_dir)
         zone.storage.write_parquet(marker, manifest, files.background)
         files.wait()
-        removed = commit.commit(_stale_files(zone, window, day, commit.own_paths))
+        stale = _stale_files(zone, window, day, commit.own_paths)
+        removed = commit.commit(stale, markers=2)
     return DayResult(
         day=day,
         window=window,
@@ -279,10 +288,12 @@ def _stale_files(zone: LandingZone, window: Window, day: dt.date, keep: set[str]
         found += zone.storage.find_in_subdirs(
             zone.path(layout.landing_dir(table)), "date=", (prefix, f".{prefix}"), ""
         )
-    # Labels files of this day under another configuration, and their temporaries.
+    # Labels files of this day under another configuration, and temporaries of every kind.
     found += zone.storage.find_in_subdirs(
         zone.path(layout.GROUND_TRUTH), "", (f"{stem}.", f".{stem}."), ""
     )
+    base, _, commits = zone.path(layout.COMMITS).rpartition("/")
+    found += zone.storage.find_in_subdirs(base, commits, f".{stem}.", "")
     manifest = zone.path(layout.manifest_file(window, day))
     for path in found:
         if path in keep or path == manifest:

@@ -3,11 +3,12 @@
 A :class:`LandingZone` is a data root (a local path or an fsspec URI such as ``memory://dtg``
 or ``s3://bucket/prefix``) laid out as :mod:`~dtg_assets.simulation.layout` describes. Writing a
 day (:meth:`LandingZone.write_day`, implemented by :mod:`~dtg_assets.simulation.daywriter`)
-stages every file under a hidden temporary name and commits the day's manifest last
-(:mod:`~dtg_assets.simulation.commit`); reading a day (:meth:`LandingZone.read_day`,
-:meth:`~LandingZone.read_labels`, :meth:`~LandingZone.day_files`) reads exactly the files its
-manifest lists (:mod:`~dtg_assets.simulation.reading`), so a day without a manifest reads as
-empty and a torn write beside a committed one is never read; :meth:`LandingZone.foreign_files`
+stages every file under a hidden temporary name and commits the day's commit record and
+manifest last (:mod:`~dtg_assets.simulation.commit`); reading a day (:meth:`LandingZone.read_day`,
+:meth:`~LandingZone.day_files`) reads exactly the files its commit record lists, and its labels
+(:meth:`~LandingZone.read_labels`) the file its manifest lists
+(:mod:`~dtg_assets.simulation.reading`), so an uncommitted day reads as empty and a torn write
+beside a committed one is never read; :meth:`LandingZone.foreign_files`
 names what a directory reader would read besides. Object-store calls are bounded by a timeout
 (``DTG_STORE_TIMEOUT``), and the root is checked writable before anything is generated
 (:meth:`LandingZone.preflight`).
@@ -32,7 +33,7 @@ from dtg_assets.simulation.daywriter import (
 )
 from dtg_assets.simulation.layout import Window
 from dtg_assets.simulation.plan import plan_day
-from dtg_assets.simulation.reading import manifest_files, manifest_labels, read_parquet_files
+from dtg_assets.simulation.reading import manifest_labels, read_parquet_files, record_files
 from dtg_assets.simulation.roots import open_filesystem, store_timeout
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLE_SCHEMAS
 from dtg_assets.simulation.storage import Storage
@@ -99,7 +100,9 @@ class LandingZone:
         return self.path(layout.landing_dir(table))
 
     def day_files(self, table: str, window: Window | str, day: dt.date) -> list[str]:
-        """The landing files one window's day committed in a table: exactly its manifest's.
+        """The landing files one window's day committed in a table: exactly its commit record's
+        (the same files as its manifest's; the record is kept with the landing zone, apart from
+        the ground truth).
 
         Args:
             table: Landing table.
@@ -107,18 +110,35 @@ class LandingZone:
             day: The batches' day.
 
         Returns:
-            Sorted paths (none if the day has no manifest).
+            Sorted paths (none if the day was never committed).
+
+        Raises:
+            ValueError: If the commit record is unreadable.
         """
-        return [self.path(p) for p in manifest_files(self.read_manifest(window, day), table)]
+        return [self.path(p) for p in record_files(self.read_commit_record(window, day), table)]
+
+    def read_commit_record(self, window: Window | str, day: dt.date) -> bytes | None:
+        """The commit record of one window's day (JSON bytes), or None if never committed.
+
+        Raises:
+            ValueError: If it cannot be read.
+        """
+        path = self.path(layout.commit_record_file(window, day))
+        try:
+            return self.storage.read_bytes(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ValueError(f"cannot read {self.uri_of(path)}: {exc}") from exc
 
     def foreign_files(self, table: str, window: Window | str, day: dt.date) -> list[str]:
-        """Files in the date directories of one day that its manifest does not account for.
+        """Files in the date directories of one day that its commit does not account for.
 
         The directories searched are the day's own date and every date its batches landed
         rows on (committed or left over). A visible file there is foreign unless it is a file
-        of the day's manifest or named like another day's batch file: a stray file (a CSV,
-        another tool's Parquet) and a leftover of this day (a torn write under another
-        configuration, a file of an older layout) both are. Hidden files (leading ``.`` or
+        the day committed (:meth:`day_files`) or named like another day's batch file: a stray
+        file (a CSV, another tool's Parquet) and a leftover of this day (a torn write under
+        another configuration, a file of an older layout) both are. Hidden files (leading ``.`` or
         ``_``: temporaries, markers) are skipped, as readers skip them. Foreign files are never
         read by :meth:`read_day`, but directory readers (pyarrow datasets, Spark) would read
         them.

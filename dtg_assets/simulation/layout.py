@@ -3,6 +3,7 @@
 Layout, relative to the root::
 
     landing/<table>/date=YYYY-MM-DD/<batch_id>.<token>.parquet   one file per (table, batch, date)
+    landing/_commits/<window>-<YYYYMMDD>.json                    the files a day committed
     ground_truth/labels/<window>-<YYYYMMDD>.<token>.parquet      label rows of one day's batches
     ground_truth/manifest/<window>-<YYYYMMDD>.parquet            one row per batch; commit marker
     gatekeeper/baseline.json, gatekeeper/findings/<YYYYMMDD>.parquet,
@@ -30,6 +31,9 @@ from enum import StrEnum
 from dtg_assets.simulation.config import ScenarioConfig
 
 LANDING = "landing"
+# Landing-side record of each day's committed files (no ground truth in it: the gatekeeper reads
+# it); the leading underscore keeps directory readers out.
+COMMITS = f"{LANDING}/_commits"
 GROUND_TRUTH = "ground_truth"
 LABELS = f"{GROUND_TRUTH}/labels"
 MANIFEST = f"{GROUND_TRUTH}/manifest"
@@ -158,6 +162,11 @@ def labels_file(window: Window | str, day: dt.date, token: str | None) -> str:
     (None: the name of the layout without tokens)."""
     suffix = f".{token}" if token else ""
     return f"{LABELS}/{day_stem(window, day)}{suffix}{PARQUET}"
+
+
+def commit_record_file(window: Window | str, day: dt.date) -> str:
+    """Relative path of the landing-side record of the files one window's day committed."""
+    return f"{COMMITS}/{day_stem(window, day)}.json"
 
 
 def manifest_file(window: Window | str, day: dt.date) -> str:

@@ -1,16 +1,20 @@
-"""Reading landed Parquet back: exactly the files a day's manifest lists, in the expected schema.
+"""Reading landed Parquet back: exactly the files a day committed, in the expected schema.
 
-A day's manifest (:data:`~dtg_assets.simulation.schemas.MANIFEST_SCHEMA`) names every file its
-write committed (``files``: relative path, table, rows, bytes) and its labels file, so readers
-never list directories to find a day's data: files of another write of the day (a torn write
-under another configuration, a leftover of an older layout) can sit beside them and are never
-read. :func:`read_parquet_files` reads a list of files single-threaded and names the file that
-cannot be read; a column of another width or unit of the same kind (as other Parquet writers
-produce) is cast, anything else is an error.
+A day's commit record (``landing/_commits/<window>-<YYYYMMDD>.json``: its configuration hash and
+``files``, each with relative path, table, rows and bytes) and its manifest
+(:data:`~dtg_assets.simulation.schemas.MANIFEST_SCHEMA`, ground truth: the same files per batch,
+and the labels file) name every file the write committed, so readers never list directories to find
+a day's data: files of another write of the day (a torn write under another configuration, a
+leftover of an older layout) can sit beside them and are never read. The commit record carries no
+ground truth, so the gatekeeper reads the landing zone through it without seeing the labels.
+:func:`read_parquet_files` reads a list of files single-threaded and names the file that cannot be
+read; a column of another width or unit of the same kind (as other Parquet writers produce) is
+cast, anything else is an error.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Protocol
 
 import pyarrow as pa
@@ -45,6 +49,35 @@ def manifest_files(manifest: pa.Table, table: str | None = None) -> list[str]:
     if table is not None:
         files = files.filter(pc.equal(files.field("table"), table))
     return sorted(files.field("path").to_pylist())
+
+
+def commit_record(digest: str, files: list[dict]) -> bytes:
+    """The bytes of a day's commit record (canonical JSON: the same write, the same bytes).
+
+    Args:
+        digest: The day's configuration hash.
+        files: Every landing file committed: ``path``, ``table``, ``rows``, ``bytes``.
+
+    Returns:
+        UTF-8 JSON.
+    """
+    record = {"config_hash": digest, "files": sorted(files, key=lambda f: f["path"])}
+    return (json.dumps(record, sort_keys=True, indent=1) + "\n").encode()
+
+
+def record_files(record: bytes | None, table: str | None = None) -> list[str]:
+    """Relative paths of the files a commit record lists (one table's, or all), sorted.
+
+    Raises:
+        ValueError: If the record is not a commit record.
+    """
+    if record is None:
+        return []
+    try:
+        files = json.loads(record)["files"]
+        return sorted(f["path"] for f in files if table is None or f["table"] == table)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a commit record: {exc}") from None
 
 
 def manifest_labels(manifest: pa.Table) -> str | None:

@@ -279,6 +279,9 @@ class Storage:
 
     def read_bytes(self, path: str) -> bytes:
         """A whole file in one request (object stores: one GET, no HEAD)."""
+        if self.local:
+            with open(path, "rb") as handle:
+                return handle.read()
         return self.fs.cat_file(path)
 
     def open_parquet(
@@ -305,6 +308,17 @@ class Storage:
             sink.write(table)
         finally:
             sink.close()
+
+    def write_bytes(
+        self, path: str, data: bytes, background: BackgroundWriter | None = None
+    ) -> None:
+        """Write a whole small file (queued on ``background`` when given)."""
+        if background is not None:
+            background.submit(path, pa.py_buffer(data))
+        elif self.local:
+            _write_file(path, pa.py_buffer(data))
+        else:
+            self.fs.pipe_file(path, data)
 
     def rename(self, source: str, target: str) -> None:
         """Move a file into place, replacing any file already there (atomic on local disk)."""
