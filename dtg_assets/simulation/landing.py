@@ -205,14 +205,15 @@ class LandingZone:
             columns: Read only these columns (all when None).
 
         Returns:
-            The rows (landing schema, without the ``date`` partition column).
+            The rows (landing schema, without the ``date`` partition column); a committed file
+            deleted since is skipped (its rows are missing, as the row-count checks report).
 
         Raises:
             ValueError: If a file of that day (or its manifest) is not readable Parquet of the
                 expected schema.
         """
         files = self.day_files(table, window, day)
-        return read_parquet_files(self, files, TABLE_SCHEMAS[table], columns)
+        return read_parquet_files(self, files, TABLE_SCHEMAS[table], columns, missing_ok=True)
 
     def read_labels(self, window: Window | str, day: dt.date) -> pa.Table:
         """Ground-truth labels of one window's day (empty if the day was never committed)."""

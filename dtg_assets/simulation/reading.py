@@ -88,7 +88,11 @@ def manifest_labels(manifest: pa.Table) -> str | None:
 
 
 def read_parquet_files(
-    zone: Root, paths: list[str], schema: pa.Schema, columns: list[str] | None = None
+    zone: Root,
+    paths: list[str],
+    schema: pa.Schema,
+    columns: list[str] | None = None,
+    missing_ok: bool = False,
 ) -> pa.Table:
     """Read and concatenate Parquet files, naming the file that cannot be read.
 
@@ -97,6 +101,8 @@ def read_parquet_files(
         paths: Filesystem paths.
         schema: Schema of the files (also of an empty result).
         columns: Read only these columns (all when None).
+        missing_ok: Skip a file that does not exist (a committed file deleted since: its rows
+            are missing, which the row-count checks report) instead of failing.
 
     Returns:
         All rows.
@@ -114,6 +120,9 @@ def read_parquet_files(
             source = path if zone.storage.local else pa.BufferReader(zone.storage.read_bytes(path))
             table = pq.ParquetFile(source).read(columns=schema.names, use_threads=False)
             tables.append(_conform(table, schema))
+        except FileNotFoundError:
+            if not missing_ok:
+                raise ValueError(f"cannot read {zone.uri_of(path)}: no such file") from None
         except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
             raise ValueError(f"cannot read {zone.uri_of(path)} as {schema.names}: {exc}") from exc
     return pa.concat_tables(tables) if tables else schema.empty_table()
