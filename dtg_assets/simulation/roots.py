@@ -11,6 +11,8 @@ proves, before anything is generated, that an object-store root can be written a
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
 from urllib.parse import urlsplit, urlunsplit
@@ -142,6 +144,8 @@ def open_filesystem(
         raise DataRootError(uri, str(exc)) from None
     if protocol in ("s3", "s3a"):
         options.setdefault("use_listings_cache", False)
+        with contextlib.suppress(ImportError):  # reported below, by fsspec, with the hint
+            options.setdefault("session", _s3_session())
         options["config_kwargs"] = {
             "connect_timeout": seconds,
             "read_timeout": seconds,
@@ -162,6 +166,19 @@ def open_filesystem(
     if _is_s3(fs.protocol):
         fs.retries = S3FS_ATTEMPTS  # s3fs's own loop over botocore's attempts
     return fs, path
+
+
+@functools.cache
+def _s3_session():
+    """One aiobotocore session for every S3 root of the process, without ``Expect:
+    100-continue`` on uploads: aiohttp waits for the server's "100 Continue" with no timeout,
+    so a stalled endpoint would hang an upload forever whatever the read timeout."""
+    from aiobotocore.session import AioSession
+    from botocore.handlers import add_expect_header
+
+    session = AioSession()
+    session.unregister("before-call.s3", add_expect_header)
+    return session
 
 
 # botocore/aiohttp exception class names, matched by name so that no S3 library is imported.
