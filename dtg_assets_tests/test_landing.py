@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from dtg_assets.simulation.schemas import (
 from dtg_assets.simulation.storage import Storage
 
 LIVE_DAY = dt.date(2026, 1, 7)  # the third scenario day, the first live one (small_config)
+START_EARLIER = dt.date(2026, 1, 1)  # with 3 historical days: LIVE_DAY is live, as in small_config
 
 
 def tree(root: Path) -> dict[str, tuple[int, int, str]]:
@@ -390,3 +392,45 @@ def test_memory_filesystem_root(small_config):
         assert files and not [f for f in files if f.endswith(".tmp")]
     finally:
         fsspec.filesystem("memory").rm(zone.root, recursive=True)
+
+
+def test_the_manifest_and_commit_record_list_exactly_the_files_of_the_write(small_config, written):
+    root, results = written
+    zone = LandingZone(str(root))
+    for result in results:
+        manifest = zone.read_manifest(result.window, result.day)
+        digest = layout.config_hash(small_config, result.window)
+        assert set(manifest["config_hash"].to_pylist()) == {digest}
+        labels = layout.labels_file(result.window, result.day, layout.token_of(digest))
+        assert set(manifest["labels_file"].to_pylist()) == {labels}
+        assert zone.labels_path(result.window, result.day) == str(root / labels)
+        listed = [f for files in manifest["files"].to_pylist() for f in files]
+        record = json.loads(zone.read_commit_record(result.window, result.day))
+        assert record == {"config_hash": digest, "files": sorted(listed, key=lambda f: f["path"])}
+        for row, files in zip(manifest.to_pylist(), manifest["files"].to_pylist(), strict=True):
+            for table in TABLES:
+                mine = [f for f in files if f["table"] == table]
+                assert sum(f["rows"] for f in mine) == row[f"rows_{table}"]
+            for f in files:
+                path = root / f["path"]
+                assert layout.parse_landing_name(path.name).batch_id == row["batch_id"]
+                assert path.stat().st_size == f["bytes"]
+                assert pq.read_metadata(path).num_rows == f["rows"]
+        on_disk = {
+            str(p.relative_to(root))
+            for p in (root / "landing").rglob(f"{layout.batch_prefix(result.window, result.day)}*")
+        }
+        assert on_disk == {f["path"] for f in listed}
+
+
+def test_the_same_day_under_another_date_range_lands_the_same_names_and_bytes(
+    tmp_path, small_config, written
+):
+    root, _ = written
+    longer = small_config.model_copy(
+        update={"start_date": START_EARLIER, "historical_days": 3, "live_days": 10}
+    )
+    assert layout.config_hash(longer, "live") == layout.config_hash(small_config, "live")
+    other = tmp_path / "other"
+    LandingZone(str(other)).write_day(longer, LIVE_DAY)
+    assert contents(tree(other)) == contents(of_day(tree(root), "live", LIVE_DAY))
