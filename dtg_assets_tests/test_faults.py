@@ -588,3 +588,30 @@ def test_store_errors_cross_process_boundaries_intact():
     for error in (DataRootError("s3://b/p", "why"), StoreError("s3://b/p", "lost")):
         back = pickle.loads(pickle.dumps(error))
         assert type(back) is type(error) and str(back) == str(error) and back.why == error.why
+
+
+def test_a_commit_cut_between_its_two_markers_is_reported_not_read(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    zone = LandingZone(str(root))
+    zone.write_day(CONFIG_A, TORN_DAY)
+    real = Storage.rename_many
+
+    def lose_the_manifest(self, pairs):
+        if any(target.endswith(layout.manifest_file(Window.LIVE, TORN_DAY)) for _, target in pairs):
+            raise TimeoutError("timed out")
+        real(self, pairs)
+
+    monkeypatch.setattr(Storage, "rename_many", lose_the_manifest)
+    with pytest.raises(StoreError, match="writing live day 2026-01-06 failed: TimeoutError"):
+        zone.write_day(CONFIG_B, TORN_DAY)
+    monkeypatch.undo()
+    # The landing side says B, the ground truth A: never read as either, reported by the checks.
+    with pytest.raises(ValueError, match="describe different writes"):
+        zone.read_day("visitor_events", Window.LIVE, TORN_DAY)
+    outcomes = verify_day(zone, CONFIG_A, TORN_DAY, Window.LIVE)
+    failed = {o.spec.asset: o.description for o in outcomes if not o.passed}
+    assert all("describe different writes" in failed[t] for t in TABLES)
+    zone.write_day(CONFIG_B, TORN_DAY)
+    assert [
+        o.spec.name for o in verify_day(zone, CONFIG_B, TORN_DAY, Window.LIVE) if not o.passed
+    ] == []

@@ -33,7 +33,12 @@ from dtg_assets.simulation.daywriter import (
 )
 from dtg_assets.simulation.layout import Window
 from dtg_assets.simulation.plan import plan_day
-from dtg_assets.simulation.reading import manifest_labels, read_parquet_files, record_files
+from dtg_assets.simulation.reading import (
+    manifest_labels,
+    parse_commit_record,
+    read_parquet_files,
+    record_files,
+)
 from dtg_assets.simulation.roots import open_filesystem, store_timeout
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLE_SCHEMAS
 from dtg_assets.simulation.storage import Storage
@@ -102,7 +107,7 @@ class LandingZone:
     def day_files(self, table: str, window: Window | str, day: dt.date) -> list[str]:
         """The landing files one window's day committed in a table: exactly its commit record's
         (the same files as its manifest's; the record is kept with the landing zone, apart from
-        the ground truth).
+        the ground truth, so the gatekeeper reads it without seeing any label).
 
         Args:
             table: Landing table.
@@ -113,9 +118,28 @@ class LandingZone:
             Sorted paths (none if the day was never committed).
 
         Raises:
-            ValueError: If the commit record is unreadable.
+            ValueError: If the commit record is unreadable, or the day's manifest describes
+                another write (a commit cut between its two markers: write the day again).
         """
-        return [self.path(p) for p in record_files(self.read_commit_record(window, day), table)]
+        return self._committed(table, window, day, consistent=True)
+
+    def _committed(
+        self, table: str, window: Window | str, day: dt.date, consistent: bool
+    ) -> list[str]:
+        record = self.read_commit_record(window, day)
+        if record is None:
+            return []
+        digest, files = parse_commit_record(record)
+        manifest = self.manifest_path(window, day)
+        if consistent and self.storage.exists(manifest):
+            hashes = read_parquet_files(self, [manifest], MANIFEST_SCHEMA, ["config_hash"])
+            if set(hashes.column(0).to_pylist()) != {digest}:
+                record_path = self.path(layout.commit_record_file(window, day))
+                raise ValueError(
+                    f"{self.uri_of(record_path)} and {self.uri_of(manifest)} describe different "
+                    "writes (a commit cut between them): write the day again"
+                )
+        return [self.path(p) for p in record_files(files, table)]
 
     def read_commit_record(self, window: Window | str, day: dt.date) -> bytes | None:
         """The commit record of one window's day (JSON bytes), or None if never committed.
@@ -153,7 +177,8 @@ class LandingZone:
         """
         # One listing of the table (one request per 1,000 keys on an object store).
         every = self.storage.find_in_subdirs(self.table_dir(table), "date=", "", "")
-        committed = set(self.day_files(table, window, day))
+        # The landing side's files, even if the ground truth describes another write.
+        committed = set(self._committed(table, window, day, consistent=False))
         prefix = layout.batch_prefix(window, day)
         dirs = {p.rpartition("/")[0] for p in committed}
         dirs.add(self.path(layout.landing_dir(table, day)))

@@ -65,18 +65,28 @@ def commit_record(digest: str, files: list[dict]) -> bytes:
     return (json.dumps(record, sort_keys=True, indent=1) + "\n").encode()
 
 
-def record_files(record: bytes | None, table: str | None = None) -> list[str]:
-    """Relative paths of the files a commit record lists (one table's, or all), sorted.
+def parse_commit_record(record: bytes) -> tuple[str, list[dict]]:
+    """``(config hash, files)`` of a commit record.
 
     Raises:
-        ValueError: If the record is not a commit record.
+        ValueError: If the bytes are not a commit record.
     """
-    if record is None:
-        return []
     try:
-        files = json.loads(record)["files"]
-        return sorted(f["path"] for f in files if table is None or f["table"] == table)
+        parsed = json.loads(record)
+        return str(parsed["config_hash"]), list(parsed["files"])
     except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a commit record: {exc}") from None
+
+
+def record_files(files: list[dict], table: str | None = None) -> list[str]:
+    """Relative paths of a commit record's files (one table's, or all), sorted.
+
+    Raises:
+        ValueError: If an entry is not a file entry.
+    """
+    try:
+        return sorted(f["path"] for f in files if table is None or f["table"] == table)
+    except (KeyError, TypeError) as exc:
         raise ValueError(f"not a commit record: {exc}") from None
 
 
