@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dtg_assets.assets import historical_landing, live_landing
-from dtg_assets.simulation import layout, storage
+from dtg_assets.simulation import layout, sinks, storage
 from dtg_assets.simulation.cli import main
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
@@ -533,7 +533,7 @@ def partial_background_write(path, data):
         ("open a landing file", lambda: ("ParquetSink", "__init__", sink_open_fails(4))),
         ("write", lambda: ("ParquetSink", "write", fail_on(5, storage.ParquetSink.write))),
         ("close", lambda: ("ParquetSink", "close", fail_on(6, storage.ParquetSink.close))),
-        ("background write", lambda: ("_write_file", None, partial_background_write)),
+        ("background write", lambda: (sinks, "_write_file", partial_background_write)),
         ("rename", lambda: ("Storage", "rename", fail_on(2, storage.Storage.rename))),
     ],
 )
@@ -545,10 +545,8 @@ def test_a_full_disk_leaves_no_temporary_and_the_committed_day_intact(
     before = visible(root)
     expected = read_all(LandingZone(str(root)), Window.LIVE, TORN_DAY)
     owner, name, replacement = patch()
-    if name is None:
-        monkeypatch.setattr(storage, owner, replacement)
-    else:
-        monkeypatch.setattr(getattr(storage, owner), name, replacement)
+    target = getattr(storage, owner) if isinstance(owner, str) else owner
+    monkeypatch.setattr(target, name, replacement)
 
     with pytest.raises(DataRootError) as error:
         LandingZone(str(root)).write_day(CONFIG_B, TORN_DAY)

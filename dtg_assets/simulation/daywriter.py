@@ -44,7 +44,7 @@ from dtg_assets.simulation.schemas import (
     TABLE_SCHEMAS,
     TABLES,
 )
-from dtg_assets.simulation.storage import BackgroundWriter, ParquetSink
+from dtg_assets.simulation.sinks import BackgroundWriter, ParquetSink
 
 if TYPE_CHECKING:
     from dtg_assets.simulation.landing import LandingZone
