@@ -120,9 +120,11 @@ def open_filesystem(
 
     On S3 every call waits at most ``timeout`` seconds to connect and to be answered, and is
     tried at most ``BOTOCORE_ATTEMPTS * S3FS_ATTEMPTS`` times, so an endpoint that dies or hangs
-    fails within seconds to tens of seconds (the defaults, 5 s and 5 and 15 attempts, would take
-    minutes). Listings are never cached: other processes write the same prefixes. Options the
-    caller gives win over these. Other filesystems keep their own settings.
+    fails within seconds to tens of seconds (with s3fs's and botocore's defaults, a 15 s read
+    timeout and up to 5 x 5 attempts, it took minutes), and uploads send no ``Expect:
+    100-continue`` (:func:`_s3_session`). Listings are never cached: other processes write the
+    same prefixes. Options the caller gives win over these. Other filesystems keep their own
+    settings.
 
     Args:
         uri: Local path or fsspec URI.
