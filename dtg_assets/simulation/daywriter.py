@@ -292,8 +292,7 @@ def _stale_files(zone: LandingZone, window: Window, day: dt.date, keep: set[str]
     found += zone.storage.find_in_subdirs(
         zone.path(layout.GROUND_TRUTH), "", (f"{stem}.", f".{stem}."), ""
     )
-    base, _, commits = zone.path(layout.COMMITS).rpartition("/")
-    found += zone.storage.find_in_subdirs(base, commits, f".{stem}.", "")
+    found += zone.storage.list_files(zone.path(layout.COMMITS), f".{stem}.")
     manifest = zone.path(layout.manifest_file(window, day))
     for path in found:
         if path in keep or path == manifest:

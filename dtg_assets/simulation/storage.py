@@ -179,6 +179,21 @@ class Storage:
         """Whether a file or directory exists."""
         return os.path.exists(path) if self.local else self.fs.exists(path)
 
+    def list_files(self, directory: str, name_prefix: str) -> list[str]:
+        """Files ``<directory>/<name_prefix>*`` (not in subdirectories), sorted; none if missing."""
+        if not self.local:
+            try:
+                paths = self.fs.find(directory, maxdepth=1)
+            except FileNotFoundError:
+                return []
+            return sorted(p for p in paths if p.rpartition("/")[2].startswith(name_prefix))
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        names = [e.name for e in entries if e.name.startswith(name_prefix) and e.is_file()]
+        return sorted(f"{directory}/{name}" for name in names)
+
     def find_in_subdirs(
         self,
         base: str,
