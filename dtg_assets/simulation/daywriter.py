@@ -263,8 +263,9 @@ def land_day(
         manifest = pa.Table.from_pylist(manifest_rows, schema=MANIFEST_SCHEMA)
         marker = commit.stage(zone.path(layout.manifest_file(window, day)), make_dir)
         zone.storage.write_parquet(marker, manifest, files.background)
-        files.wait()
+        # Listed while the background writer is still writing: the wait is shorter.
         stale = _stale_files(zone, window, day, commit.own_paths)
+        files.wait()
         removed = commit.commit(stale, markers=2)
     return DayResult(
         day=day,

@@ -62,7 +62,7 @@ def commit_record(digest: str, files: list[dict]) -> bytes:
         UTF-8 JSON.
     """
     record = {"config_hash": digest, "files": sorted(files, key=lambda f: f["path"])}
-    return (json.dumps(record, sort_keys=True, indent=1) + "\n").encode()
+    return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
 
 
 def parse_commit_record(record: bytes) -> tuple[str, list[dict]]:
