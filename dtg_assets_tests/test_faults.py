@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import errno
 import hashlib
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -30,13 +32,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from dtg_assets.assets import historical_landing, live_landing
+from dtg_assets.simulation import layout, sinks, storage
 from dtg_assets.simulation.cli import main
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, scenario_days
-from dtg_assets.simulation.roots import DataRootError
+from dtg_assets.simulation.roots import DataRootError, StoreError
 from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.schemas import TABLES
+from dtg_assets.simulation.storage import Storage
 from dtg_assets.simulation.verify import verify_day
 from dtg_assets_tests.conftest import DAGSTER_START, LIVE_DAY, START, dagster_resources
 
@@ -54,9 +58,10 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def day_of(relative: str) -> str:
-    """``<window>-YYYYMMDD`` of a landing or ground-truth file."""
-    stem = relative.rsplit("/", 1)[1].removesuffix(".parquet")
-    return stem if relative.startswith("ground_truth/") else stem.rsplit("-", 1)[0]
+    """``<window>-YYYYMMDD`` of a landing, commit-record or ground-truth file."""
+    name = relative.rsplit("/", 1)[1]
+    parsed = layout.parse_landing_name(name)
+    return parsed.batch_id.rsplit("-", 1)[0] if parsed else name.split(".", 1)[0]
 
 
 def by_day(files: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -88,8 +93,21 @@ def kill_after_first_commit(proc: subprocess.Popen, root: Path, timeout: float =
     pytest.fail("no day was committed in time")
 
 
-def assert_old_or_new_days(killed: dict[str, str], old: dict[str, str], new: dict[str, str]):
-    """Each day is wholly old or wholly new, but for at most one day being committed.
+def assert_days_read_whole(root: Path) -> None:
+    """Every day with a manifest reads back, through the zone, exactly the rows it committed."""
+    zone = LandingZone(str(root))
+    for path in (root / "ground_truth" / "manifest").glob("*.parquet"):
+        window, stamp = path.name.removesuffix(".parquet").split("-")
+        day = dt.datetime.strptime(stamp, "%Y%m%d").date()
+        manifest = zone.read_manifest(window, day)
+        for table in TABLES:
+            rows = sum(manifest[f"rows_{table}"].to_pylist())
+            assert zone.read_day(table, window, day).num_rows == rows, (path.name, table)
+
+
+def assert_old_or_new_days(killed: dict[str, str], old: dict[str, str], new: dict[str, str]) -> int:
+    """Each day reads back (through its commit) as wholly old or wholly new; files of the other
+    write beside it are whole, and only around the one or two days being committed.
 
     Returns:
         How many days were new.
@@ -98,14 +116,20 @@ def assert_old_or_new_days(killed: dict[str, str], old: dict[str, str], new: dic
     new_count, mixed = 0, []
     for day, files in by_day(killed).items():
         manifest = next(p for p in files if p.startswith("ground_truth/manifest/"))
-        if files[manifest] == new[manifest]:
-            assert files == new_days[day], f"{day}: new manifest but not the new day's files"
-            new_count += 1
-        elif files != old_days[day]:
-            # Killed between the day's first rename and its manifest's: every file is whole.
-            assert all(files[p] in (old.get(p), new.get(p)) for p in files), day
+        expected = new_days[day] if files[manifest] == new[manifest] else old_days[day]
+        new_count += expected is new_days[day]
+        # The commit record is renamed just before the manifest: either write's, in that gap.
+        record = next(p for p in expected if p.startswith("landing/_commits/"))
+        assert files[record] in (old[record], new[record]), day
+        assert {p: files[p] for p in expected if p != record} == {
+            p: d for p, d in expected.items() if p != record
+        }, f"{day}: not the committed write's files"
+        extra = set(files) - set(expected)
+        # Left by the write being committed (or by the previous one, not yet cleaned up).
+        assert all(files[p] in (old.get(p), new.get(p)) for p in extra), day
+        if extra:
             mixed.append(day)
-    assert len(mixed) <= 1, mixed
+    assert len(mixed) <= 2, mixed
     return new_count
 
 
@@ -153,6 +177,7 @@ def test_engine_command_killed_mid_run_leaves_whole_days_and_reruns_exactly(tmp_
     kill_after_first_commit(proc, root)
     killed = snapshot(root)
     assert_readers_read(root)
+    assert_days_read_whole(root)
 
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -205,6 +230,7 @@ def test_dagster_run_killed_mid_run_leaves_whole_days_and_reruns_exactly(tmp_pat
     kill_after_first_commit(proc, root)
     killed = snapshot(root)
     assert_readers_read(root)
+    assert_days_read_whole(root)
 
     # The re-run, in process to save a second Dagster start-up: same job, range and seed.
     rerun = dg.materialize(
@@ -365,3 +391,225 @@ def test_stray_csv_fails_the_checks_naming_it_and_readers_glob_past_it(landed_da
     stray.unlink()
     (folder / "_SUCCESS").write_text("")
     assert ("visitor_events", "rows_match_manifest") not in failed_checks(zone, day)
+
+
+# --- torn writes, full disks and bad schemes ----------------------------------------------
+
+
+def own_temporaries(root: Path) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*.tmp"))
+
+
+def visible(root: Path) -> dict[str, bytes]:
+    """Every visible landing, commit-record and ground-truth file: relative path -> bytes."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for top in ("landing", "ground_truth")
+        for p in (root / top).rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def read_all(zone: LandingZone, window: Window, day: dt.date) -> dict[str, object]:
+    read = {t: zone.read_day(t, window, day) for t in TABLES}
+    return {
+        **read,
+        "labels": zone.read_labels(window, day),
+        "manifest": zone.read_manifest(window, day),
+    }
+
+
+CONFIG_A = ScenarioConfig(start_date=START, historical_days=1, live_days=1, seed=11, scale=0.05)
+CONFIG_B = CONFIG_A.model_copy(update={"seed": 12})
+TORN_DAY = START + dt.timedelta(days=1)  # live: eight batches, dozens of files
+
+
+def test_a_torn_commit_reads_back_as_the_committed_day_and_its_files_are_flagged(
+    tmp_path, monkeypatch
+):
+    root = tmp_path / "data"
+    zone = LandingZone(str(root))
+    zone.write_day(CONFIG_A, TORN_DAY)
+    committed_a = visible(root)
+    expected = read_all(zone, Window.LIVE, TORN_DAY)
+
+    real = Storage.rename_many
+    torn: list[str] = []
+
+    def three_then_lost(self, pairs):
+        real(self, pairs[:3])
+        torn.extend(target for _, target in pairs[:3])
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(Storage, "rename_many", three_then_lost)
+    with pytest.raises(DataRootError) as error:
+        LandingZone(str(root)).write_day(CONFIG_B, TORN_DAY)
+    monkeypatch.setattr(Storage, "rename_many", real)
+    message = str(error.value)
+    assert "\n" not in message and str(root) in message and "Connection reset by peer" in message
+    assert own_temporaries(root) == []
+
+    # B's first three files are visible beside A's; A's files are untouched and the day reads
+    # back exactly as A committed it.
+    after = visible(root)
+    assert {p: after[p] for p in committed_a} == committed_a
+    leftovers = sorted(set(after) - set(committed_a))
+    assert [str(root / p) for p in leftovers] == sorted(torn)
+    token_b = layout.token_of(layout.config_hash(CONFIG_B, Window.LIVE))
+    assert all(f".{token_b}." in p for p in leftovers)
+    got = read_all(zone, Window.LIVE, TORN_DAY)
+    assert all(got[k].equals(expected[k]) for k in expected)
+    # The checks see them: each landing file is listed as foreign to the day in its table (the
+    # labels file, committed first, is not read either: the manifest names A's).
+    flagged = [p for t in TABLES for p in zone.foreign_files(t, Window.LIVE, TORN_DAY)]
+    torn_landing = [p for p in torn if "/landing/" in p]
+    assert torn_landing and sorted(flagged) == sorted(torn_landing)
+    failed = {
+        (o.spec.asset, o.spec.name)
+        for o in verify_day(zone, CONFIG_A, TORN_DAY, Window.LIVE)
+        if not o.passed
+    }
+    tables = {Path(p).relative_to(root).parts[1] for p in torn_landing}
+    assert {(t, "rows_match_manifest") for t in tables} <= failed
+
+    # Writing B again completes it and removes A's files and B's leftovers' duplicates.
+    result = LandingZone(str(root)).write_day(CONFIG_B, TORN_DAY)
+    reference = tmp_path / "reference"
+    LandingZone(str(reference)).write_day(CONFIG_B, TORN_DAY)
+    assert visible(root) == visible(reference)
+    assert sorted(result.removed) == sorted(
+        str(root / p)
+        for p in committed_a
+        if not p.startswith(("landing/_commits", "ground_truth/manifest"))
+    )
+    assert [p for t in TABLES for p in zone.foreign_files(t, Window.LIVE, TORN_DAY)] == []
+
+
+def no_space() -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def fail_on(calls: int, real):
+    """``real`` wrapped to raise ENOSPC on its ``calls``-th call (after doing its work)."""
+    count = [0]
+
+    def wrapper(*args, **kwargs):
+        count[0] += 1
+        result = real(*args, **kwargs)
+        if count[0] == calls:
+            raise no_space()
+        return result
+
+    return wrapper
+
+
+def sink_open_fails(calls: int):
+    """ParquetSink.__init__ that creates its file, then fails like a full disk (0-byte file)."""
+    real = storage.ParquetSink.__init__
+    count = [0]
+
+    def init(self, store, path, schema, background=None):
+        count[0] += 1
+        if count[0] == calls:
+            if background is None:
+                Path(path).touch()
+            raise no_space()
+        real(self, store, path, schema, background)
+
+    return init
+
+
+def partial_background_write(path, data):
+    """The background writer's file write, failing half-way like a full disk."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_bytes(data.to_pybytes()[: data.size // 2])
+    raise no_space()
+
+
+@pytest.mark.parametrize(
+    ("point", "patch"),
+    [
+        ("open labels", lambda: ("ParquetSink", "__init__", sink_open_fails(1))),
+        ("open a landing file", lambda: ("ParquetSink", "__init__", sink_open_fails(4))),
+        ("write", lambda: ("ParquetSink", "write", fail_on(5, storage.ParquetSink.write))),
+        ("close", lambda: ("ParquetSink", "close", fail_on(6, storage.ParquetSink.close))),
+        ("background write", lambda: (sinks, "_write_file", partial_background_write)),
+        ("rename", lambda: ("Storage", "rename", fail_on(2, storage.Storage.rename))),
+    ],
+)
+def test_a_full_disk_leaves_no_temporary_and_the_committed_day_intact(
+    tmp_path, monkeypatch, point, patch
+):
+    root = tmp_path / "data"
+    LandingZone(str(root)).write_day(CONFIG_A, TORN_DAY)
+    before = visible(root)
+    expected = read_all(LandingZone(str(root)), Window.LIVE, TORN_DAY)
+    owner, name, replacement = patch()
+    target = getattr(storage, owner) if isinstance(owner, str) else owner
+    monkeypatch.setattr(target, name, replacement)
+
+    with pytest.raises(DataRootError) as error:
+        LandingZone(str(root)).write_day(CONFIG_B, TORN_DAY)
+    monkeypatch.undo()
+    message = str(error.value)
+    assert "\n" not in message and "No space left on device" in message, point
+    assert message.startswith(f"cannot use the data root {root}: writing live day ")
+    assert own_temporaries(root) == [], point
+    assert not any((root / layout.LOCK_DIR).iterdir())
+    after = visible(root)
+    assert {p: after[p] for p in before} == before, point  # byte-identical
+    if point != "rename":  # the first rename landed one file of B beside A's (a leftover)
+        assert after == before, point
+    got = read_all(LandingZone(str(root)), Window.LIVE, TORN_DAY)
+    assert all(got[k].equals(expected[k]) for k in expected), point
+
+
+def test_an_unknown_scheme_is_one_line_naming_what_is_known(capsys):
+    with pytest.raises(DataRootError, match="unknown filesystem scheme 'bogus'") as error:
+        LandingZone("bogus://x")
+    assert "s3:// (pip install 'dtg_assets[s3]')" in str(error.value)
+    assert main(["generate", "--data-root", "bogus://x", "--scale", "0.01"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: cannot write the scenario to bogus://x: unknown filesystem")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf"])
+def test_a_bad_store_timeout_is_one_line(monkeypatch, value):
+    monkeypatch.setenv("DTG_STORE_TIMEOUT", value)
+    with pytest.raises(DataRootError, match=rf"DTG_STORE_TIMEOUT='{value}': expected a number"):
+        LandingZone("memory://timeout")
+    monkeypatch.setenv("DTG_STORE_TIMEOUT", "2.5")
+    assert LandingZone("memory://timeout").storage.timeout == 2.5
+
+
+def test_store_errors_cross_process_boundaries_intact():
+    for error in (DataRootError("s3://b/p", "why"), StoreError("s3://b/p", "lost")):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error) and back.why == error.why
+
+
+def test_a_commit_cut_between_its_two_markers_is_reported_not_read(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    zone = LandingZone(str(root))
+    zone.write_day(CONFIG_A, TORN_DAY)
+    real = Storage.rename_many
+
+    def lose_the_manifest(self, pairs):
+        if any(target.endswith(layout.manifest_file(Window.LIVE, TORN_DAY)) for _, target in pairs):
+            raise TimeoutError("timed out")
+        real(self, pairs)
+
+    monkeypatch.setattr(Storage, "rename_many", lose_the_manifest)
+    with pytest.raises(StoreError, match="writing live day 2026-01-06 failed: TimeoutError"):
+        zone.write_day(CONFIG_B, TORN_DAY)
+    monkeypatch.undo()
+    # The landing side says B, the ground truth A: never read as either, reported by the checks.
+    with pytest.raises(ValueError, match="describe different writes"):
+        zone.read_day("visitor_events", Window.LIVE, TORN_DAY)
+    outcomes = verify_day(zone, CONFIG_A, TORN_DAY, Window.LIVE)
+    failed = {o.spec.asset: o.description for o in outcomes if not o.passed}
+    assert all("describe different writes" in failed[t] for t in TABLES)
+    zone.write_day(CONFIG_B, TORN_DAY)
+    assert [
+        o.spec.name for o in verify_day(zone, CONFIG_B, TORN_DAY, Window.LIVE) if not o.passed
+    ] == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from dtg_assets.simulation import layout
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.generate import generate_batch
 from dtg_assets.simulation.landing import LandingZone
@@ -38,6 +40,7 @@ from dtg_assets.simulation.schemas import (
 from dtg_assets.simulation.storage import Storage
 
 LIVE_DAY = dt.date(2026, 1, 7)  # the third scenario day, the first live one (small_config)
+START_EARLIER = dt.date(2026, 1, 1)  # with 3 historical days: LIVE_DAY is live, as in small_config
 
 
 def tree(root: Path) -> dict[str, tuple[int, int, str]]:
@@ -119,7 +122,10 @@ def test_layout_partition_dates_and_lineage(small_config, written):
                 rel = Path(path).relative_to(root)
                 assert rel.parts[:2] == ("landing", table)
                 date = rel.parts[2].removeprefix("date=")
-                batch_id = rel.name.removesuffix(".parquet")
+                parsed = layout.parse_landing_name(rel.name)
+                token = layout.token_of(layout.config_hash(small_config, result.window))
+                assert parsed is not None and parsed.token == token
+                batch_id = parsed.batch_id
                 plan = plans[batch_id]
                 assert pq.read_schema(path).equals(TABLE_SCHEMAS[table], check_metadata=False)
                 data = pq.read_table(path)
@@ -133,8 +139,12 @@ def test_layout_partition_dates_and_lineage(small_config, written):
                 assert set(data.column("batch_id").to_pylist()) == {batch_id}
                 ingested = data.column("ingested_at").cast(pa.int64()).unique().to_pylist()
                 assert ingested == [int(plan.ingested_at.timestamp()) * 1_000_000]
-    names = {p.name for p in (root / "ground_truth").rglob("*.parquet")}
-    assert names == {f"{w.value}-{d:%Y%m%d}.parquet" for d, w in scenario_days(small_config)}
+    names = {str(p.relative_to(root)) for p in (root / "ground_truth").rglob("*.parquet")}
+    expected = set()
+    for day, window in scenario_days(small_config):
+        token = layout.token_of(layout.config_hash(small_config, window))
+        expected |= {layout.manifest_file(window, day), layout.labels_file(window, day, token)}
+    assert names == expected
     assert not (root / "landing" / "labels").exists()
 
 
@@ -272,21 +282,29 @@ def test_rewriting_with_another_schedule_removes_only_that_days_stale_files(
     zone = LandingZone(str(scenario_root))
     before = tree(scenario_root)
     old = {t: zone.day_files(t, "live", LIVE_DAY) for t in TABLES}
+    old_labels = zone.labels_path("live", LIVE_DAY)
     schedule = [{"anomaly": None, "visitors": 5000}, {"anomaly": "null_burst", "visitors": 5000}]
     changed = small_config.model_copy(
         update={"live_schedule": ScenarioConfig(live_schedule=schedule).live_schedule}
     )
+    token = layout.token_of(layout.config_hash(changed, "live"))
+    assert token != layout.token_of(layout.config_hash(small_config, "live"))
     result = zone.write_day(changed, LIVE_DAY)
     new = {t: zone.day_files(t, "live", LIVE_DAY) for t in TABLES}
     for table in TABLES:
         assert new[table] == sorted(result.paths[table])
         assert {Path(p).name for p in new[table]} <= {
-            "live-20260107-0000.parquet",
-            "live-20260107-1200.parquet",
+            f"live-20260107-0000.{token}.parquet",
+            f"live-20260107-1200.{token}.parquet",
         }
+        assert zone.foreign_files(table, "live", LIVE_DAY) == []
+    # Another configuration, other names: every old file of the day goes, labels included.
     old_files = {p for paths in old.values() for p in paths}
-    gone = sorted(old_files - {p for paths in new.values() for p in paths})
-    assert gone and result.removed == gone
+    assert not old_files & {p for paths in new.values() for p in paths}
+    assert result.removed == sorted(old_files | {old_labels})
+    assert zone.labels_path("live", LIVE_DAY) == zone.path(
+        layout.labels_file("live", LIVE_DAY, token)
+    )
     assert zone.read_manifest("live", LIVE_DAY).num_rows == 2
     after = tree(scenario_root)
     mine = of_day(before, "live", LIVE_DAY)
@@ -374,3 +392,45 @@ def test_memory_filesystem_root(small_config):
         assert files and not [f for f in files if f.endswith(".tmp")]
     finally:
         fsspec.filesystem("memory").rm(zone.root, recursive=True)
+
+
+def test_the_manifest_and_commit_record_list_exactly_the_files_of_the_write(small_config, written):
+    root, results = written
+    zone = LandingZone(str(root))
+    for result in results:
+        manifest = zone.read_manifest(result.window, result.day)
+        digest = layout.config_hash(small_config, result.window)
+        assert set(manifest["config_hash"].to_pylist()) == {digest}
+        labels = layout.labels_file(result.window, result.day, layout.token_of(digest))
+        assert set(manifest["labels_file"].to_pylist()) == {labels}
+        assert zone.labels_path(result.window, result.day) == str(root / labels)
+        listed = [f for files in manifest["files"].to_pylist() for f in files]
+        record = json.loads(zone.read_commit_record(result.window, result.day))
+        assert record == {"config_hash": digest, "files": sorted(listed, key=lambda f: f["path"])}
+        for row, files in zip(manifest.to_pylist(), manifest["files"].to_pylist(), strict=True):
+            for table in TABLES:
+                mine = [f for f in files if f["table"] == table]
+                assert sum(f["rows"] for f in mine) == row[f"rows_{table}"]
+            for f in files:
+                path = root / f["path"]
+                assert layout.parse_landing_name(path.name).batch_id == row["batch_id"]
+                assert path.stat().st_size == f["bytes"]
+                assert pq.read_metadata(path).num_rows == f["rows"]
+        on_disk = {
+            str(p.relative_to(root))
+            for p in (root / "landing").rglob(f"{layout.batch_prefix(result.window, result.day)}*")
+        }
+        assert on_disk == {f["path"] for f in listed}
+
+
+def test_the_same_day_under_another_date_range_lands_the_same_names_and_bytes(
+    tmp_path, small_config, written
+):
+    root, _ = written
+    longer = small_config.model_copy(
+        update={"start_date": START_EARLIER, "historical_days": 3, "live_days": 10}
+    )
+    assert layout.config_hash(longer, "live") == layout.config_hash(small_config, "live")
+    other = tmp_path / "other"
+    LandingZone(str(other)).write_day(longer, LIVE_DAY)
+    assert contents(tree(other)) == contents(of_day(tree(root), "live", LIVE_DAY))

@@ -12,11 +12,14 @@ before anything is generated, with a message that never contains a secret.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -36,7 +39,7 @@ from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, scenario_days
-from dtg_assets.simulation.roots import DataRootError
+from dtg_assets.simulation.roots import DataRootError, StoreError
 from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 from dtg_assets.simulation.storage import Storage
@@ -110,14 +113,16 @@ def read_table(filesystem, base: str, table: str) -> pa.Table:
     return data.sort_by(PRIMARY_KEY[table])
 
 
-def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return subprocess.run(
         [sys.executable, "-m", "dtg_assets.simulation", *args],
         env={**base, **env},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
 
@@ -246,25 +251,28 @@ def committed_files(fs, base: str) -> dict[str, bytes]:
     return found
 
 
-def test_readers_never_see_a_partial_day_when_a_commit_fails(endpoint, monkeypatch):
-    """Files are staged under hidden names and copied into place at the end of the day."""
+def test_a_torn_commit_reads_back_as_the_committed_day_and_a_rerun_completes(endpoint, monkeypatch):
+    """Config B's commit is cut after three files, over a committed day of config A."""
+    from botocore.exceptions import EndpointConnectionError
+
     root = f"s3://{BUCKET}/commit"
     # A historical day: one batch, a dozen files, so the test stays quick on a local server.
     old = ScenarioConfig(start_date=START, historical_days=1, live_days=0, seed=1, scale=0.2)
     new = old.model_copy(update={"seed": 2})
     day = START
-    LandingZone(root).write_day(old, day)
+    zone = LandingZone(root)
+    zone.write_day(old, day)
     s3 = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
     old_files = committed_files(s3, f"{BUCKET}/commit")
+    expected = {t: zone.read_day(t, Window.HISTORICAL, day) for t in TABLES}
+    expected_labels = zone.read_labels(Window.HISTORICAL, day)
     reference = LandingZone(f"memory://dtg-s3-commit-{os.getpid()}")
     reference.write_day(new, day)
     new_files = committed_files(reference.fs, reference.root)
-    manifest = "ground_truth/manifest/historical-20260105.parquet"
-    assert old_files[manifest] != new_files[manifest]
     remote = arrow_s3(endpoint)
     old_visitors = read_table(remote, f"{BUCKET}/commit", "visitor_events")
 
-    staged = []
+    staged, torn = [], []
     real_rename_many = Storage.rename_many
 
     def commit_three_then_fail(self, pairs):
@@ -274,31 +282,160 @@ def test_readers_never_see_a_partial_day_when_a_commit_fails(endpoint, monkeypat
             assert seen.equals(old_visitors)
         staged.extend(source.rsplit("/", 1)[1] for source, _ in pairs)
         real_rename_many(self, pairs[:3])
-        raise OSError("connection lost mid-commit")
+        torn.extend(target for _, target in pairs[:3])
+        raise EndpointConnectionError(endpoint_url=f"{endpoint}/{BUCKET}/commit")
 
     monkeypatch.setattr(Storage, "rename_many", commit_three_then_fail)
-    with pytest.raises(OSError, match="mid-commit"):
+    with pytest.raises(StoreError) as error:
         LandingZone(root).write_day(new, day)
     monkeypatch.setattr(Storage, "rename_many", real_rename_many)
     assert all(name.startswith(".") and name.endswith(".tmp") for name in staged)
+    assert "\n" not in str(error.value)
+    assert f"lost the connection to the object store at {endpoint}" in error.value.why
 
-    # Three files of the new write were committed, each whole; every other file is the old
-    # one, the old manifest still describes the day (it is committed last), no temporary is
-    # left, and readers read every visible file.
+    # Three files of the new write are visible beside the old ones, each whole; the old files
+    # are untouched, the day reads back exactly as it was committed, no temporary is left, and
+    # the new write's landing files are flagged as foreign to the day.
     after = committed_files(s3, f"{BUCKET}/commit")
-    assert old_files.keys() <= after.keys()
-    assert all(after[k] in (old_files.get(k), new_files.get(k)) for k in after)
-    assert sum(after[k] != old_files.get(k) for k in after) == 3 < len(after) - 1
-    assert after[manifest] == old_files[manifest]
+    assert {k: after[k] for k in old_files} == old_files
+    extra = sorted(set(after) - set(old_files))
+    assert len(extra) == 3 and all(after[k] == new_files[k] for k in extra)
     assert not [k for k in bucket_keys("commit") if k.endswith(".tmp")]
     for table in TABLES:
-        read_table(remote, f"{BUCKET}/commit", table)
+        assert zone.read_day(table, Window.HISTORICAL, day).equals(expected[table])
+    assert zone.read_labels(Window.HISTORICAL, day).equals(expected_labels)
+    flagged = [p for t in TABLES for p in zone.foreign_files(t, Window.HISTORICAL, day)]
+    assert sorted(flagged) == sorted(zone.uri_of(p) for p in torn if "/landing/" in p)
+    assert flagged
 
     LandingZone(root).write_day(new, day)
     assert committed_files(s3, f"{BUCKET}/commit") == new_files
+    assert [p for t in TABLES for p in zone.foreign_files(t, Window.HISTORICAL, day)] == []
     for table in TABLES:
         got = LandingZone(root).read_day(table, Window.HISTORICAL, day)
         assert pc.count_distinct(got[PRIMARY_KEY[table]]).as_py() == got.num_rows > 0
+
+
+class Blackhole:
+    """A TCP proxy to the S3 server on 127.0.0.1 that can start hanging: once ``hang`` is set
+    it accepts connections and reads requests but never answers, like a stalled endpoint."""
+
+    def __init__(self, target: str) -> None:
+        self.target = ("127.0.0.1", int(target.rsplit(":", 1)[1]))
+        self.hang = threading.Event()
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.sockets.append(client)
+            if self.hang.is_set():
+                threading.Thread(target=self._pump, args=(client, None), daemon=True).start()
+                continue
+            upstream = socket.create_connection(self.target)
+            self.sockets.append(upstream)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket | None) -> None:
+        try:
+            while data := src.recv(65536):
+                if dst is not None and not self.hang.is_set():
+                    dst.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.stop.set()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def test_a_store_that_hangs_mid_write_fails_in_seconds_and_loses_nothing(endpoint, monkeypatch):
+    proxy = Blackhole(endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        old = ScenarioConfig(start_date=START, historical_days=1, live_days=0, seed=1, scale=0.2)
+        new = old.model_copy(update={"seed": 2})
+        root = f"s3://{BUCKET}/hang"
+        LandingZone(root, timeout=1).write_day(old, START)
+        s3 = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        s3fs.S3FileSystem.clear_instance_cache()
+        before = committed_files(s3, f"{BUCKET}/hang")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        s3fs.S3FileSystem.clear_instance_cache()
+        zone = LandingZone(root, timeout=1)
+        zone.preflight()
+        # The endpoint stalls once the day's batch is generated, before anything is committed.
+        with pytest.raises(StoreError) as error:
+            zone.write_day(new, START, progress=lambda plan, counts: proxy.hang.set())
+    finally:
+        proxy.close()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        s3fs.S3FileSystem.clear_instance_cache()
+    assert "\n" not in str(error.value)
+    assert f"writing historical day {START.isoformat()} failed: " in error.value.why
+    assert f"the object store at {proxy.url}" in error.value.why
+    s3 = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
+    assert committed_files(s3, f"{BUCKET}/hang") == before
+    back = LandingZone(root)
+    assert back.read_manifest(Window.HISTORICAL, START)["seed"].to_pylist() == [1]
+    assert [p for t in TABLES for p in back.foreign_files(t, Window.HISTORICAL, START)] == []
+
+
+def test_a_store_that_hangs_from_the_start_fails_within_the_timeout(endpoint):
+    # Connections are accepted by the kernel (backlog) and never answered.
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        done = run_cli(
+            ["generate", "--data-root", f"s3://{BUCKET}/silent", "--scale", "0.01"],
+            {**aws_env(url), "DTG_STORE_TIMEOUT": "1"},
+            timeout=120,
+        )
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"error: cannot write the scenario to s3://{BUCKET}/silent: ")
+    assert f"cannot reach the object store at {url}" in line
+
+
+def test_a_store_that_dies_mid_run_ends_the_command_with_one_line(endpoint):
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    env = {**aws_env(url), "DTG_STORE_TIMEOUT": "2"}
+    try:
+        fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False, endpoint_url=url)
+        fs.mkdir("dying")
+        base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dtg_assets.simulation", "generate", "--data-root",
+             "s3://dying/run", "--start-date", START.isoformat(), "--scale", "0.01"],
+            env={**base, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not fs.exists("dying/run/ground_truth/manifest") and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+            fs.invalidate_cache()
+    finally:
+        server.stop()  # the endpoint dies mid-run: connections are refused from now on
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    [line] = stderr.splitlines()
+    assert line.startswith("error: cannot write the scenario to s3://dying/run: ")
+    assert f"the object store at {url}" in line
+    assert SECRET not in stderr
 
 
 @pytest.mark.parametrize(

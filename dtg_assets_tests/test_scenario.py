@@ -75,9 +75,10 @@ def test_rerun_replaces_and_subset_writes_only_its_days(small_config, small_run,
     stamps = {f.split("date=")[1][:10] for f in landed_files(fresh) if "date=" in f}
     assert min(stamps) == day.isoformat()  # nothing of the first day
     gt = [f for f in landed_files(fresh) if f.startswith("ground_truth")]
+    zone = LandingZone(fresh)
     assert sorted(gt) == [
-        os.path.join("ground_truth", kind, f"historical-{day:%Y%m%d}.parquet")
-        for kind in ("labels", "manifest")
+        os.path.relpath(p, fresh)
+        for p in (zone.labels_path("historical", day), zone.manifest_path("historical", day))
     ]
 
 

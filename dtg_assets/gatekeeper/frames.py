@@ -71,7 +71,8 @@ def read_local(zone: LandingZone, paths: list[str], schema: pa.Schema) -> pa.Tab
 
 
 def read_day(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Table:
-    """Every row one window's day landed in a table (as :meth:`LandingZone.read_day`).
+    """Every row one window's day committed in a table (as :meth:`LandingZone.read_day`: exactly
+    the files of the day's commit record, so a torn write beside it is never read).
 
     Args:
         zone: The data root.
@@ -90,7 +91,7 @@ def read_day(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Tab
 def read_days(
     zone: LandingZone, window: str, days: Iterable[dt.date]
 ) -> tuple[dict[str, pa.Table], dict[str, pa.Schema]]:
-    """Read every landing table of some days of a window (all event dates, by batch-id prefix).
+    """Read every landing table of some days of a window (all event dates, the committed files).
 
     Args:
         zone: The data root.

@@ -2,20 +2,26 @@
 
 ``gatekeeper/baseline.json``, ``gatekeeper/findings/<YYYYMMDD>.parquet`` (one file per live
 day) and ``gatekeeper/evaluation/<table>.parquet``: outside ``landing/`` and ``ground_truth/``,
-each written under a hidden temporary name and renamed into place, so a re-run replaces a file
-and a reader never sees half of one.
+each written under a hidden temporary name and renamed into place by the same commit routine
+as the landing writer (:class:`~dtg_assets.simulation.commit.Commit`), so a re-run replaces a
+file, a reader never sees half of one, and a failure leaves no temporary behind and surfaces as
+one :class:`~dtg_assets.simulation.roots.StoreError` line. Names come from
+:mod:`~dtg_assets.simulation.layout`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
+from collections.abc import Callable
 
 import pyarrow as pa
 
 from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.findings import FINDINGS_SCHEMA
-from dtg_assets.simulation.landing import LandingZone, read_parquet_files
+from dtg_assets.simulation import layout
+from dtg_assets.simulation.commit import Commit
+from dtg_assets.simulation.landing import LandingZone
+from dtg_assets.simulation.reading import read_parquet_files
 
 
 class GatekeeperStore:
@@ -28,20 +34,13 @@ class GatekeeperStore:
     def __init__(self, zone: LandingZone) -> None:
         self.zone = zone
 
-    def _path(self, *parts: str) -> str:
-        return self.zone.path("gatekeeper", *parts)
-
-    def _commit(self, final: str, write) -> str:
-        directory, name = final.rsplit("/", 1)
-        self.zone.storage.makedirs(directory)
-        tmp = f"{directory}/.{name}.{secrets.token_hex(4)}.tmp"
-        try:
-            write(tmp)
-            self.zone.storage.rename(tmp, final)
-        finally:
-            if self.zone.storage.exists(tmp):
-                self.zone.storage.remove(tmp)
-        return self.zone.uri_of(final)
+    def _commit(self, relative: str, write: Callable[[str], None]) -> str:
+        final = self.zone.path(relative)
+        zone = self.zone
+        with Commit(zone.storage, zone.root, zone.uri, f"writing {relative}") as commit:
+            write(commit.stage(final))
+            commit.commit()
+        return zone.uri_of(final)
 
     def write_baseline(self, baseline: Baseline) -> str:
         """Store the baseline as JSON.
@@ -54,7 +53,7 @@ class GatekeeperStore:
             with self.zone.fs.open(path, "w") as handle:
                 handle.write(baseline.to_json())
 
-        return self._commit(self._path("baseline.json"), write)
+        return self._commit(layout.BASELINE_FILE, write)
 
     def read_baseline(self) -> Baseline:
         """Load the stored baseline.
@@ -62,7 +61,7 @@ class GatekeeperStore:
         Raises:
             FileNotFoundError: If it was never learned (materialize ``gatekeeper/baseline``).
         """
-        path = self._path("baseline.json")
+        path = self.zone.path(layout.BASELINE_FILE)
         if not self.zone.storage.exists(path):
             raise FileNotFoundError(
                 f"no gatekeeper baseline at {self.zone.uri_of(path)}: materialize "
@@ -71,24 +70,23 @@ class GatekeeperStore:
         with self.zone.fs.open(path, "r") as handle:
             return Baseline.from_json(handle.read())
 
-    def _findings_path(self, day: dt.date) -> str:
-        return self._path("findings", f"{day:%Y%m%d}.parquet")
-
     def write_findings(self, day: dt.date, findings: pa.Table) -> str:
         """Store one live day's findings, replacing an earlier run's."""
         return self._commit(
-            self._findings_path(day), lambda p: self.zone.storage.write_parquet(p, findings)
+            layout.findings_file(day), lambda p: self.zone.storage.write_parquet(p, findings)
         )
 
     def read_findings(self, day: dt.date) -> pa.Table:
         """One live day's findings."""
-        return read_parquet_files(self.zone, [self._findings_path(day)], FINDINGS_SCHEMA)
+        path = self.zone.path(layout.findings_file(day))
+        return read_parquet_files(self.zone, [path], FINDINGS_SCHEMA)
 
     def findings_days(self) -> list[dt.date]:
         """Days with stored findings, in order."""
-        found = self.zone.storage.find_in_subdirs(self._path(), "findings", "", ".parquet")
-        names = [p.rsplit("/", 1)[1].removesuffix(".parquet") for p in found]
-        return sorted(dt.datetime.strptime(n, "%Y%m%d").date() for n in names if n.isdigit())
+        base, _, folder = self.zone.path(layout.FINDINGS_DIR).rpartition("/")
+        found = self.zone.storage.find_in_subdirs(base, folder, "", layout.PARQUET)
+        days = (layout.parse_findings_name(p.rpartition("/")[2]) for p in found)
+        return sorted(d for d in days if d is not None)
 
     def write_evaluation(self, tables: dict[str, pa.Table]) -> list[str]:
         """Store the evaluation's tables.
@@ -98,7 +96,7 @@ class GatekeeperStore:
         """
         return [
             self._commit(
-                self._path("evaluation", f"{name}.parquet"),
+                layout.evaluation_file(name),
                 lambda p, t=table: self.zone.storage.write_parquet(p, t),
             )
             for name, table in tables.items()

@@ -159,7 +159,8 @@ def generate(args: argparse.Namespace) -> int:
     except (OSError, ValueError, ImportError) as exc:
         if bar is not None:
             bar.close()
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = exc.why if isinstance(exc, DataRootError) else str(exc)
+        message = " ".join(message.split()) or type(exc).__name__
         print(f"error: cannot write the scenario to {args.data_root}: {message}", file=sys.stderr)
         return EXIT_FAILED
     if bar is not None:

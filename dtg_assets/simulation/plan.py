@@ -2,26 +2,32 @@
 
 A day is either historical (one normal batch at 00:00) or live (the configured intra-day
 schedule, batches spaced evenly over 24 hours from 00:00). Each batch gets a sortable, unique id
-such as ``live-20261120-1500`` and its planned visitor count with ``scale`` applied. Everything
-here is pure date arithmetic, shared by the engine, the writer, the Dagster assets and the checks.
+such as ``live-20261120-1500`` (named and parsed by :mod:`~dtg_assets.simulation.layout`) and
+its planned visitor count with ``scale`` applied. Everything here is pure date arithmetic, shared
+by the engine, the writer, the Dagster assets and the checks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
 
 from dtg_assets.simulation.config import AnomalyType, ScenarioConfig
+from dtg_assets.simulation.layout import Window, batch_prefix
+from dtg_assets.simulation.layout import batch_id as make_batch_id
+
+__all__ = [
+    "DAY",
+    "BatchPlan",
+    "Window",
+    "batch_prefix",
+    "plan_day",
+    "scaled",
+    "scenario_days",
+    "window_of",
+]
 
 DAY = dt.timedelta(days=1)
-
-
-class Window(StrEnum):
-    """The two windows of a scenario."""
-
-    HISTORICAL = "historical"
-    LIVE = "live"
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,7 @@ def plan_day(
         start = midnight + dt.timedelta(microseconds=index * step_us)
         plans.append(
             BatchPlan(
-                batch_id=f"{window.value}-{start:%Y%m%d-%H%M}",
+                batch_id=make_batch_id(window, start),
                 window=window,
                 day=day,
                 index=index,
@@ -156,16 +162,3 @@ def plan_day(
             )
         )
     return plans
-
-
-def batch_prefix(window: Window | str, day: dt.date) -> str:
-    """The batch-id prefix shared by every batch of one window's day.
-
-    Args:
-        window: Historical or live.
-        day: A UTC day.
-
-    Returns:
-        ``<window>-<YYYYMMDD>-``.
-    """
-    return f"{Window(window).value}-{day:%Y%m%d}-"

@@ -1,24 +1,23 @@
-"""Guarding a data root: is it usable, and which temporary files are still being written.
+"""Guarding a data root: opening it, bounding its calls, naming its failures, locking writers.
 
-:func:`preflight_remote` proves, before anything is generated, that an object-store root can be
-written and listed, turning botocore's many failure modes into one :class:`DataRootError` that
-names the problem (never a credential). :class:`WriterLock` marks a local writer's temporary
-files as in use with an exclusive ``flock`` the kernel drops when the writer dies, so a later
-writer cleaning up a killed one's temporaries never deletes a live one's.
+:func:`open_filesystem` opens a root's fsspec filesystem with every object-store call bounded by
+a timeout (:func:`store_timeout`, ``DTG_STORE_TIMEOUT`` seconds) and few retries, so an endpoint
+that dies or hangs fails a command in seconds, not minutes; an unknown scheme or a missing
+filesystem package is one line saying what is known and what to install. :func:`preflight_remote`
+proves, before anything is generated, that an object-store root can be written and listed, and
+:func:`store_error` turns a store failure met later (botocore's, aiohttp's, a full disk's) into a
+:class:`StoreError`: one line naming the root and the cause, never a credential.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
 from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None
 
 
 class DataRootError(OSError):
@@ -33,66 +32,16 @@ class DataRootError(OSError):
         super().__init__(f"cannot use the data root {uri}: {why}")
         self.uri, self.why = uri, why
 
+    def __reduce__(self):
+        # Pickled from a worker process to its parent: rebuild from (uri, why), not from args.
+        return type(self), (self.uri, self.why)
 
-class WriterLock:
-    """Marks one writer's temporary files as in use: an exclusive ``flock`` on a lock file.
 
-    The lock file is ``<lock_dir>/<token>.lock``, the token being the one in the writer's
-    temporary names. The kernel releases the lock when the process dies, even by SIGKILL, so a
-    later writer can tell a killed writer's temporaries (delete) from a live one's (keep). On
-    an object store it does nothing (see ``Storage.temp_in_use``).
+class StoreError(DataRootError):
+    """Writing to the data root failed part-way (store unreachable or hanging, disk full).
 
-    Args:
-        local: Whether the data root is on local disk (locks are local only).
-        lock_dir: Directory of the lock files (hidden, under the data root).
-        token: The writer's token.
+    Nothing committed before was lost: a day's commit marker is written last.
     """
-
-    def __init__(self, local: bool, lock_dir: str, token: str) -> None:
-        self.path = f"{lock_dir}/{token}.lock"
-        self._fd: int | None = None
-        if local and fcntl is not None:
-            os.makedirs(lock_dir, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise
-            self._fd = fd
-
-    def release(self) -> None:
-        """Delete the lock file and drop the lock (idempotent)."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.remove(self.path)
-            os.close(self._fd)
-            self._fd = None
-
-
-def lock_held(path: str) -> bool:
-    """Whether a live writer holds the lock file at ``path`` (unsure counts as held)."""
-    if fcntl is None:
-        return True
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return False  # never locked, or released by a writer that finished
-    except OSError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return True  # no flock on this filesystem: keep, never delete a live writer's file
-    else:
-        # Its writer is dead: the lock file goes with its temporaries.
-        with contextlib.suppress(OSError):
-            os.remove(path)
-        return False
-    finally:
-        os.close(fd)
 
 
 def reason(exc: BaseException) -> str:
@@ -100,6 +49,138 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+STORE_TIMEOUT_ENV = "DTG_STORE_TIMEOUT"
+# Seconds an object-store call may wait for a connection or an answer, per attempt.
+DEFAULT_STORE_TIMEOUT = 5.0
+MAX_STORE_TIMEOUT = 3600.0
+# Attempts per S3 call: botocore's (transient errors, throttling), times s3fs's own loop.
+BOTOCORE_ATTEMPTS = 2
+S3FS_ATTEMPTS = 2
+S3_INSTALL = "pip install 'dtg_assets[s3]'"
+# How to get the filesystems of the usual object stores (fsspec knows many more schemes).
+INSTALL_HINTS = {
+    "s3": S3_INSTALL,
+    "s3a": S3_INSTALL,
+    "gs": "pip install gcsfs",
+    "gcs": "pip install gcsfs",
+    "abfs": "pip install adlfs",
+    "abfss": "pip install adlfs",
+    "az": "pip install adlfs",
+}
+
+
+def _is_s3(protocol: str | tuple[str, ...]) -> bool:
+    protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+    return bool(protocols & {"s3", "s3a"})
+
+
+def store_timeout(value: float | str | None = None) -> float:
+    """The object-store timeout: ``value``, else ``DTG_STORE_TIMEOUT``, else 5 seconds.
+
+    Args:
+        value: Seconds, or None to read the environment.
+
+    Returns:
+        Seconds, finite and positive.
+
+    Raises:
+        ValueError: If the value is not a number of seconds in (0, 3600].
+    """
+    source = "timeout"
+    if value is None:
+        value = os.environ.get(STORE_TIMEOUT_ENV, "").strip() or DEFAULT_STORE_TIMEOUT
+        source = STORE_TIMEOUT_ENV
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 < seconds <= MAX_STORE_TIMEOUT:  # also rejects NaN
+        raise ValueError(
+            f"{source}={value!r}: expected a number of seconds in (0, {MAX_STORE_TIMEOUT:g}]"
+        )
+    return seconds
+
+
+def _unknown_scheme(protocol: str) -> str:
+    known = ", ".join(
+        f"{scheme}:// ({hint})" for scheme, hint in INSTALL_HINTS.items() if scheme != "s3a"
+    )
+    return (
+        f"unknown filesystem scheme {protocol!r}; use a local path, memory://, {known}, "
+        "or another fsspec protocol (fsspec.available_protocols())"
+    )
+
+
+def open_filesystem(
+    uri: str, options: dict | None = None, timeout: float | None = None
+) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem of a data root, with its calls bounded in time.
+
+    On S3 every call waits at most ``timeout`` seconds to connect and to be answered, and is
+    tried at most ``BOTOCORE_ATTEMPTS * S3FS_ATTEMPTS`` times, so an endpoint that dies or hangs
+    fails within seconds to tens of seconds (with s3fs's and botocore's defaults, a 15 s read
+    timeout and up to 5 x 5 attempts, it took minutes), and uploads send no ``Expect:
+    100-continue`` (:func:`_s3_session`). Listings are never cached: other processes write the
+    same prefixes. Options the caller gives win over these. Other filesystems keep their own
+    settings.
+
+    Args:
+        uri: Local path or fsspec URI.
+        options: Extra filesystem options (credentials come from the environment by default).
+        timeout: Seconds; :func:`store_timeout` when None.
+
+    Returns:
+        ``(filesystem, path of the root on it)``.
+
+    Raises:
+        DataRootError: For an unknown scheme, a filesystem package that is not installed or a
+            bad timeout.
+    """
+    options = dict(options or {})
+    protocol = fsspec.core.split_protocol(uri)[0]
+    try:
+        seconds = store_timeout(timeout)
+    except ValueError as exc:
+        raise DataRootError(uri, str(exc)) from None
+    if protocol in ("s3", "s3a"):
+        options.setdefault("use_listings_cache", False)
+        with contextlib.suppress(ImportError):  # reported below, by fsspec, with the hint
+            options.setdefault("session", _s3_session())
+        options["config_kwargs"] = {
+            "connect_timeout": seconds,
+            "read_timeout": seconds,
+            "retries": {"max_attempts": BOTOCORE_ATTEMPTS, "mode": "standard"},
+            **options.get("config_kwargs", {}),
+        }
+    if protocol and protocol not in fsspec.available_protocols():
+        raise DataRootError(uri, _unknown_scheme(protocol))
+    try:
+        fs, path = fsspec.core.url_to_fs(uri, **options)
+    except ImportError as exc:
+        hint = INSTALL_HINTS.get(protocol or "", "install the filesystem package fsspec names")
+        raise DataRootError(uri, f"{reason(exc)} ({hint})") from None
+    except ValueError as exc:
+        if "Protocol not known" not in str(exc):
+            raise
+        raise DataRootError(uri, _unknown_scheme(protocol or "")) from None
+    if _is_s3(fs.protocol):
+        fs.retries = S3FS_ATTEMPTS  # s3fs's own loop over botocore's attempts
+    return fs, path
+
+
+@functools.cache
+def _s3_session():
+    """One aiobotocore session for every S3 root of the process, without ``Expect:
+    100-continue`` on uploads: aiohttp waits for the server's "100 Continue" with no timeout,
+    so a stalled endpoint would hang an upload forever whatever the read timeout."""
+    from aiobotocore.session import AioSession
+    from botocore.handlers import add_expect_header
+
+    session = AioSession()
+    session.unregister("before-call.s3", add_expect_header)
+    return session
 
 
 # botocore/aiohttp exception class names, matched by name so that no S3 library is imported.
@@ -111,18 +192,73 @@ _UNREACHABLE = {
     "ClientConnectorError",
     "ServerDisconnectedError",
 }
+_TIMEOUTS = {"ConnectTimeoutError", "ReadTimeoutError", "TimeoutError", "FSTimeoutError"}
+# Libraries whose exceptions are the store's failures, not bugs of ours.
+_STORE_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "adlfs", "fsspec")
 
 
-def fail_fast(fs: fsspec.AbstractFileSystem) -> fsspec.AbstractFileSystem:
-    """The same filesystem, configured to fail at once instead of retrying (S3 only)."""
-    if "s3" not in fs.protocol and "s3a" not in fs.protocol:
+def _names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def store_error(
+    uri: str, exc: BaseException, doing: str, fs: fsspec.AbstractFileSystem | None = None
+) -> StoreError | None:
+    """The one-line error of a store failure, or None if ``exc`` is not one (a bug).
+
+    A store failure is an ``OSError`` (full disk, permissions, s3fs's translated errors) or an
+    exception of the store's libraries (botocore, aiohttp, ...); an error that already is a
+    :class:`DataRootError` is returned as it is.
+
+    Args:
+        uri: The data root as the user gave it.
+        exc: What was raised.
+        doing: What was being done, e.g. ``writing live day 2026-11-20``.
+        fs: The root's filesystem, to name an object store's endpoint.
+
+    Returns:
+        The error to raise instead, or None to let ``exc`` propagate with its traceback.
+    """
+    if isinstance(exc, DataRootError):
+        return exc if isinstance(exc, StoreError) else StoreError(exc.uri, exc.why)
+    module = type(exc).__module__.split(".", 1)[0]
+    if not isinstance(exc, OSError) and module not in _STORE_MODULES:
+        return None
+    names = _names(exc)
+    where = f"the object store at {endpoint_of(fs)}" if fs is not None else "the store"
+    if fs is not None and _is_s3(fs.protocol) and names & _TIMEOUTS:
+        cause = f"{where} did not answer in time ({STORE_TIMEOUT_ENV}; {type(exc).__name__})"
+    elif (
+        fs is not None
+        and _is_s3(fs.protocol)
+        and (names & _UNREACHABLE or "ConnectionError" in names)
+    ):
+        cause = f"lost the connection to {where} ({type(exc).__name__}: {reason(exc)})"
+    else:
+        cause = f"{type(exc).__name__}: {reason(exc)}"
+    return StoreError(uri, f"{doing} failed: {cause}")
+
+
+def fail_fast(
+    fs: fsspec.AbstractFileSystem, timeout: float = DEFAULT_STORE_TIMEOUT
+) -> fsspec.AbstractFileSystem:
+    """The same filesystem, configured to fail at once instead of retrying (S3 only).
+
+    Args:
+        fs: The filesystem.
+        timeout: Seconds to wait for a connection or an answer.
+
+    Returns:
+        A separate S3 filesystem with no retries, or ``fs`` itself for other filesystems.
+    """
+    if not _is_s3(fs.protocol):
         return fs
     options = dict(getattr(fs, "storage_options", {}))
     config = {
         **options.get("config_kwargs", {}),
         "retries": {"max_attempts": 1},
-        "connect_timeout": 5,
-        "read_timeout": 20,
+        "connect_timeout": timeout,
+        "read_timeout": timeout,
     }
     options.update(config_kwargs=config, skip_instance_cache=True, use_listings_cache=False)
     clone = type(fs)(**options)

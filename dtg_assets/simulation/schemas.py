@@ -97,6 +97,16 @@ LABEL_SCHEMA = pa.schema(
     ]
 )
 
+# One file a batch's write committed: path relative to the data root, landing table, rows, bytes.
+MANIFEST_FILE = pa.struct(
+    [
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("rows", pa.int64(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+    ]
+)
+
 MANIFEST_SCHEMA = pa.schema(
     [
         pa.field("batch_id", pa.string(), nullable=False),
@@ -109,5 +119,13 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("seed", pa.int64(), nullable=False),
         *[pa.field(f"rows_{t}", pa.int64(), nullable=False) for t in TABLES],
         *[pa.field(f"labelled_{t}", pa.int64(), nullable=False) for t in TABLES],
+        # sha256 of the configuration that determines the day's bytes (layout.config_hash).
+        pa.field("config_hash", pa.string(), nullable=False),
+        # The day's labels file (relative path), shared by its batches.
+        pa.field("labels_file", pa.string(), nullable=False),
+        # Exactly the landing files of this batch's write: readers read these and no others.
+        pa.field(
+            "files", pa.list_(pa.field("element", MANIFEST_FILE, nullable=False)), nullable=False
+        ),
     ]
 )

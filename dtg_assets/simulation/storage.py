@@ -4,223 +4,34 @@ A data root can be any fsspec URL, but a local root is by far the common case, a
 pure-Python file objects, ``glob`` and ``info`` calls cost more than generating the data for
 the hundreds of small files a scenario lands. :class:`Storage` therefore goes straight to ``os``
 and to pyarrow's native file streams when the filesystem is local, and through fsspec otherwise;
-the semantics (atomic rename, listing by name prefix) are the same on both paths.
+the semantics (atomic rename, listing by name prefix) are the same on both paths. The Parquet
+files themselves are written by :mod:`~dtg_assets.simulation.sinks`.
 
 Object stores have no rename: there a "rename" is a server-side copy (which creates the final
 object atomically: a reader sees the previous object or the new one, never part of one) and a
-delete. Two more things keep concurrent and failed writes safe: :meth:`Storage.preflight`
-proves, before anything is generated, that the root can be written (a clear
-:class:`DataRootError` otherwise), and every writer holds a :class:`WriterLock`, so a writer
-cleaning up temporaries left by a killed one never deletes those of a live one.
+delete. :meth:`Storage.preflight` proves, before anything is generated, that the root can be
+written (a clear :class:`DataRootError` otherwise). The commit protocol built on these
+operations is :mod:`dtg_assets.simulation.commit`.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import datetime as dt
 import os
 import secrets
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from dtg_assets.simulation.roots import (
+    DEFAULT_STORE_TIMEOUT,
     DataRootError,
     fail_fast,
-    lock_held,
     preflight_remote,
     reason,
 )
-
-# Parquet writer options, chosen by measurement (benchmarks/bench_engine.py): dictionary
-# encoding only pays off for the low-cardinality string columns; trying it on UUIDs and
-# random floats costs time and saves nothing. Snappy keeps the other columns small for little
-# CPU, but random hex ids and random doubles barely compress (UUIDs: -11% for 3.5x the time
-# of writing them plain), so they are stored uncompressed.
-COMPRESSION = "snappy"
-UNCOMPRESSED_COLUMNS = frozenset(
-    {"visitor_id", "app_id", "account_id", "txn_id", "record_id", "session_duration"}
-)
-STATISTICS_STRINGS = frozenset({"batch_id"})
-DICTIONARY_COLUMNS = frozenset(
-    {
-        "event_type",
-        "device_type",
-        "geo",
-        "employment_status",
-        "application_status",
-        "account_status",
-        "merchant_cat_code",
-        "location",
-        "state",
-        "batch_id",
-        "table",
-        "anomaly",
-        "effect",
-        "window",
-    }
-)
-
-
-def parquet_options(schema: pa.Schema) -> dict:
-    """Writer options for a schema: per-column compression and dictionary encoding.
-
-    Args:
-        schema: The schema to write.
-
-    Returns:
-        Keyword arguments for :class:`pyarrow.parquet.ParquetWriter`.
-    """
-    return {
-        # Columns missing from a per-column dict would be uncompressed: name them all.
-        "compression": {
-            name: "none" if name in UNCOMPRESSED_COLUMNS else COMPRESSION for name in schema.names
-        },
-        "use_dictionary": [name for name in schema.names if name in DICTIONARY_COLUMNS],
-        # Min/max of random ids and free text prune nothing and cost a fifth of the encoding;
-        # timestamps, numbers and the batch id keep theirs for readers' predicate pushdown.
-        "write_statistics": [
-            field.name
-            for field in schema
-            if field.name in STATISTICS_STRINGS or not pa.types.is_string(field.type)
-        ],
-    }
-
-
-# Bytes of encoded files waiting for the background writer before the engine waits for it.
-MAX_PENDING_BYTES = 256 << 20
-
-
-class BackgroundWriter:
-    """Writes whole local files on one background thread, in submission order.
-
-    Creating a file can block for a millisecond or more when the disk is busy (ext4 waits for
-    its journal), and a scenario creates hundreds; the thread absorbs those waits while the
-    engine generates the next batch. Pending bytes are bounded, so a slow disk slows the engine
-    down instead of filling memory.
-
-    On an object store each file is one PUT, whose latency (not bandwidth) dominates for the
-    small files of a scenario: there several threads upload at once (:meth:`for_storage`).
-
-    Args:
-        max_pending_bytes: Bytes submitted but not yet written before :meth:`submit` blocks.
-        write: Writes one whole file (default: a local file).
-        threads: Writer threads.
-    """
-
-    def __init__(
-        self,
-        max_pending_bytes: int = MAX_PENDING_BYTES,
-        write: Callable[[str, pa.Buffer], None] | None = None,
-        threads: int = 1,
-    ) -> None:
-        self._write = write or _write_file
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="dtg-landing-io")
-        self._pending: collections.deque[tuple[Future, int]] = collections.deque()
-        self._pending_bytes = 0
-        self._max_pending = max_pending_bytes
-
-    def submit(self, path: str, data: pa.Buffer) -> None:
-        """Queue a new file (its directory is made if missing)."""
-        while self._pending and self._pending_bytes + data.size > self._max_pending:
-            self._retire()
-        self._pending.append((self._pool.submit(self._write, path, data), data.size))
-        self._pending_bytes += data.size
-
-    @classmethod
-    def for_storage(cls, storage: Storage) -> BackgroundWriter | None:
-        """The writer for a data root: one thread locally, eight uploads on an object store."""
-        if storage.local:
-            return cls()
-        if storage.object_store:
-            fs = storage.fs
-            return cls(write=lambda path, data: fs.pipe_file(path, data.to_pybytes()), threads=8)
-        return None
-
-    def _retire(self) -> None:
-        future, size = self._pending.popleft()
-        self._pending_bytes -= size
-        future.result()
-
-    def wait(self) -> None:
-        """Block until every queued file is written; raise the first failure."""
-        while self._pending:
-            self._retire()
-
-    def close(self) -> None:
-        """Let queued writes finish (ignoring their failures) and stop the thread."""
-        while self._pending:
-            with contextlib.suppress(Exception):
-                self._retire()
-        self._pool.shutdown()
-
-
-def _write_file(path: str, data: pa.Buffer) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    try:
-        fd = os.open(path, flags, 0o666)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, flags, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-
-
-class ParquetSink:
-    """An open Parquet file being written (streamed, row group by row group).
-
-    With a :class:`BackgroundWriter`, the file is encoded in memory and handed to it whole on
-    :meth:`close` (for files of bounded size); otherwise it is streamed to its path.
-    """
-
-    def __init__(
-        self,
-        storage: Storage,
-        path: str,
-        schema: pa.Schema,
-        background: BackgroundWriter | None = None,
-    ) -> None:
-        self._path, self._background = path, background
-        if background is not None:
-            self._handle = pa.BufferOutputStream()
-        elif storage.local:
-            self._handle = pa.OSFile(path, "wb")
-        else:
-            self._handle = storage.fs.open(path, "wb")
-        try:
-            self._writer = pq.ParquetWriter(self._handle, schema, **parquet_options(schema))
-        except BaseException:
-            self._handle.close()
-            raise
-
-    def write(self, table: pa.Table) -> None:
-        """Append rows (one or more row groups)."""
-        self._writer.write_table(table)
-
-    def close(self) -> None:
-        """Write the footer and close the file (or queue it for the background writer)."""
-        try:
-            self._writer.close()
-            if self._background is not None:
-                self._background.submit(self._path, self._handle.getvalue())
-        finally:
-            self._handle.close()
-
-    def discard(self) -> None:
-        """Abandon the file: close what is open and queue nothing."""
-        self._background = None
-        with contextlib.suppress(Exception):
-            self.close()
-
+from dtg_assets.simulation.sinks import BackgroundWriter, ParquetSink, _write_file
 
 # Object stores: no directories, no rename (a copy), whole-object visibility on upload.
 OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl"})
@@ -231,10 +42,13 @@ class Storage:
 
     Args:
         fs: The filesystem the data root lives on.
+        timeout: Seconds an object-store call may wait (for the preflight's own client).
     """
 
-    def __init__(self, fs: fsspec.AbstractFileSystem) -> None:
-        self.fs = fs
+    def __init__(
+        self, fs: fsspec.AbstractFileSystem, timeout: float = DEFAULT_STORE_TIMEOUT
+    ) -> None:
+        self.fs, self.timeout = fs, timeout
         self.local = isinstance(fs, LocalFileSystem)
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         self.object_store = bool(protocols & OBJECT_STORE_PROTOCOLS)
@@ -263,6 +77,9 @@ class Storage:
 
     def read_bytes(self, path: str) -> bytes:
         """A whole file in one request (object stores: one GET, no HEAD)."""
+        if self.local:
+            with open(path, "rb") as handle:
+                return handle.read()
         return self.fs.cat_file(path)
 
     def open_parquet(
@@ -290,6 +107,17 @@ class Storage:
         finally:
             sink.close()
 
+    def write_bytes(
+        self, path: str, data: bytes, background: BackgroundWriter | None = None
+    ) -> None:
+        """Write a whole small file (queued on ``background`` when given)."""
+        if background is not None:
+            background.submit(path, pa.py_buffer(data))
+        elif self.local:
+            _write_file(path, pa.py_buffer(data))
+        else:
+            self.fs.pipe_file(path, data)
+
     def rename(self, source: str, target: str) -> None:
         """Move a file into place, replacing any file already there (atomic on local disk)."""
         if self.local:
@@ -308,6 +136,14 @@ class Storage:
             if not missing_ok:
                 raise
 
+    def remove_many(self, paths: list[str]) -> None:
+        """Delete files, those already gone included (one bulk request on an object store)."""
+        if self.object_store and paths:
+            self.fs.rm(paths)  # deleting a missing key is not an error on an object store
+            return
+        for path in paths:
+            self.remove(path, missing_ok=True)
+
     def preflight(self, root: str, uri: str) -> None:
         """Prove the data root can be written, before anything is generated.
 
@@ -325,7 +161,7 @@ class Storage:
         """
         probe = f"{root}/.dtg-write-probe-{secrets.token_hex(4)}"
         if not self.local:
-            preflight_remote(fail_fast(self.fs), root, probe, uri)
+            preflight_remote(fail_fast(self.fs, self.timeout), root, probe, uri)
             return
         if os.path.exists(root) and not os.path.isdir(root):
             raise DataRootError(uri, "it is a file; a directory (new or existing) is needed")
@@ -339,35 +175,24 @@ class Storage:
         except OSError as exc:
             raise DataRootError(uri, f"not writable: {reason(exc)}") from None
 
-    def temp_in_use(self, path: str, lock_dir: str, max_age: dt.timedelta) -> bool:
-        """Whether a temporary file may still belong to a live writer (so must be kept).
-
-        Locally a temporary ``.<name>.<token>.tmp`` is live while its writer holds the lock of
-        its token (:class:`WriterLock`; the kernel drops it when the writer dies). An object
-        store has no such lock: a temporary is taken as abandoned once older than ``max_age``.
-
-        Args:
-            path: The temporary file.
-            lock_dir: Directory of the writers' lock files.
-            max_age: Age after which a remote temporary is abandoned.
-
-        Returns:
-            True unless the temporary is certainly abandoned.
-        """
-        if self.local:
-            token = path.rsplit(".", 2)[-2]
-            return lock_held(f"{lock_dir}/{token}.lock")
-        try:
-            modified = self.fs.modified(path)
-        except (OSError, NotImplementedError, ValueError, KeyError):
-            return True
-        if modified.tzinfo is None:
-            modified = modified.replace(tzinfo=dt.UTC)
-        return dt.datetime.now(dt.UTC) - modified < max_age
-
     def exists(self, path: str) -> bool:
         """Whether a file or directory exists."""
         return os.path.exists(path) if self.local else self.fs.exists(path)
+
+    def list_files(self, directory: str, name_prefix: str) -> list[str]:
+        """Files ``<directory>/<name_prefix>*`` (not in subdirectories), sorted; none if missing."""
+        if not self.local:
+            try:
+                paths = self.fs.find(directory, maxdepth=1)
+            except FileNotFoundError:
+                return []
+            return sorted(p for p in paths if p.rpartition("/")[2].startswith(name_prefix))
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        names = [e.name for e in entries if e.name.startswith(name_prefix) and e.is_file()]
+        return sorted(f"{directory}/{name}" for name in names)
 
     def find_in_subdirs(
         self,

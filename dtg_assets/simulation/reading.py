@@ -1,0 +1,161 @@
+"""Reading landed Parquet back: exactly the files a day committed, in the expected schema.
+
+A day's commit record (``landing/_commits/<window>-<YYYYMMDD>.json``: its configuration hash and
+``files``, each with relative path, table, rows and bytes) and its manifest
+(:data:`~dtg_assets.simulation.schemas.MANIFEST_SCHEMA`, ground truth: the same files per batch,
+and the labels file) name every file the write committed, so readers never list directories to find
+a day's data: files of another write of the day (a torn write under another configuration, a
+leftover of an older layout) can sit beside them and are never read. The commit record carries no
+ground truth, so the gatekeeper reads the landing zone through it without seeing the labels.
+:func:`read_parquet_files` reads a list of files single-threaded and names the file that cannot be
+read; a column of another width or unit of the same kind (as other Parquet writers produce) is
+cast, anything else is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dtg_assets.simulation.storage import Storage
+
+
+class Root(Protocol):
+    """What reading needs of a data root (a :class:`~dtg_assets.simulation.landing.LandingZone`)."""
+
+    storage: Storage
+
+    def uri_of(self, path: str) -> str:
+        """User-facing location of a filesystem path."""
+
+
+def manifest_files(manifest: pa.Table, table: str | None = None) -> list[str]:
+    """Relative paths of the files a manifest lists, sorted.
+
+    Args:
+        manifest: A day's manifest.
+        table: Only that landing table's files (all when None).
+
+    Returns:
+        Paths relative to the data root.
+    """
+    if manifest.num_rows == 0:
+        return []
+    files = pc.list_flatten(manifest.column("files").combine_chunks())
+    if table is not None:
+        files = files.filter(pc.equal(files.field("table"), table))
+    return sorted(files.field("path").to_pylist())
+
+
+def commit_record(digest: str, files: list[dict]) -> bytes:
+    """The bytes of a day's commit record (canonical JSON: the same write, the same bytes).
+
+    Args:
+        digest: The day's configuration hash.
+        files: Every landing file committed: ``path``, ``table``, ``rows``, ``bytes``.
+
+    Returns:
+        UTF-8 JSON.
+    """
+    record = {"config_hash": digest, "files": sorted(files, key=lambda f: f["path"])}
+    return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+
+
+def parse_commit_record(record: bytes) -> tuple[str, list[dict]]:
+    """``(config hash, files)`` of a commit record.
+
+    Raises:
+        ValueError: If the bytes are not a commit record.
+    """
+    try:
+        parsed = json.loads(record)
+        return str(parsed["config_hash"]), list(parsed["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a commit record: {exc}") from None
+
+
+def record_files(files: list[dict], table: str | None = None) -> list[str]:
+    """Relative paths of a commit record's files (one table's, or all), sorted.
+
+    Raises:
+        ValueError: If an entry is not a file entry.
+    """
+    try:
+        return sorted(f["path"] for f in files if table is None or f["table"] == table)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a commit record: {exc}") from None
+
+
+def manifest_labels(manifest: pa.Table) -> str | None:
+    """Relative path of the labels file a manifest belongs with (None: no manifest)."""
+    if manifest.num_rows == 0:
+        return None
+    return manifest.column("labels_file")[0].as_py()
+
+
+def read_parquet_files(
+    zone: Root,
+    paths: list[str],
+    schema: pa.Schema,
+    columns: list[str] | None = None,
+    missing_ok: bool = False,
+) -> pa.Table:
+    """Read and concatenate Parquet files, naming the file that cannot be read.
+
+    Args:
+        zone: The data root the paths belong to.
+        paths: Filesystem paths.
+        schema: Schema of the files (also of an empty result).
+        columns: Read only these columns (all when None).
+        missing_ok: Skip a file that does not exist (a committed file deleted since: its rows
+            are missing, which the row-count checks report) instead of failing.
+
+    Returns:
+        All rows.
+
+    Raises:
+        ValueError: If a file is not readable Parquet of the expected schema.
+    """
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
+    tables = []
+    for path in paths:
+        try:
+            # Single-threaded ParquetFile reads: these files are small and many, and pyarrow's
+            # dataset machinery and thread pool cost more than the decoding itself.
+            source = path if zone.storage.local else pa.BufferReader(zone.storage.read_bytes(path))
+            table = pq.ParquetFile(source).read(columns=schema.names, use_threads=False)
+            tables.append(_conform(table, schema))
+        except FileNotFoundError:
+            if not missing_ok:
+                raise ValueError(f"cannot read {zone.uri_of(path)}: no such file") from None
+        except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"cannot read {zone.uri_of(path)} as {schema.names}: {exc}") from exc
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
+    """Types a landing file may carry for a column: its own, dictionary-encoded, or a
+    different width/unit of the same kind (as other Parquet writers produce)."""
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    same_kind = (pa.types.is_integer, pa.types.is_floating, pa.types.is_timestamp)
+    return actual == expected or any(k(actual) and k(expected) for k in same_kind)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table in exactly ``schema``; a missing column or a foreign type is an error."""
+    missing = [name for name in schema.names if name not in table.column_names]
+    if missing:
+        raise ValueError(f"missing column(s) {missing}")
+    table = table.select(schema.names)
+    if table.schema.equals(schema):
+        return table
+    for expected, column in zip(schema, table.columns, strict=True):
+        if not _compatible(column.type, expected.type):
+            raise ValueError(f"column {expected.name!r} is {column.type}, not {expected.type}")
+    return table.cast(schema)
