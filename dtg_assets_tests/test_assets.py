@@ -20,6 +20,7 @@ from dtg_assets.simulation.config import DEFAULT_LIVE_SCHEDULE
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
+from dtg_assets.simulation.storage import Storage
 from dtg_assets.simulation.verify import CHECK_SPECS
 from dtg_assets_tests.conftest import (
     HISTORICAL_DAY,
@@ -242,3 +243,35 @@ def test_rematerializing_a_partition_is_idempotent(tmp_path):
         for r in (first, second)
     ]
     assert counts[0] == counts[1]
+
+
+def test_a_store_failure_mid_write_fails_the_run_in_one_line_and_keeps_the_day(
+    tmp_path, monkeypatch
+):
+    resources = dagster_resources(tmp_path)
+    zone = LandingZone(str(tmp_path))
+    key = LIVE_DAY.isoformat()
+    assert dg.materialize([live_landing], partition_key=key, resources=resources).success
+    before = {t: zone.read_day(t, Window.LIVE, LIVE_DAY) for t in TABLES}
+
+    def disk_full(self, pairs):
+        raise OSError(28, "No space left on device")
+
+    # The second write of the day fails at its commit, the way a full disk or a dropped
+    # object store does.
+    monkeypatch.setattr(Storage, "rename_many", disk_full)
+    result = dg.materialize(
+        [live_landing], partition_key=key, resources=resources, raise_on_error=False
+    )
+    monkeypatch.undo()
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert len(failures) == 1
+    error = failures[0].step_failure_data.error
+    # A dg.Failure: its message is the one line, with no exception class of the store's.
+    assert error.cls_name == "Failure"
+    assert error.message.strip().count("\n") == 0, error.message
+    assert f"live {key}:" in error.message and "No space left on device" in error.message
+    after = {t: zone.read_day(t, Window.LIVE, LIVE_DAY) for t in TABLES}
+    assert all(after[t].equals(before[t]) for t in TABLES)
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -86,7 +86,13 @@ COLUMNS: dict[str, dict[str, str]] = {
         "anomaly": "The batch's injected anomaly; null for a normal batch.",
         "planned_visitors": "Visitors the schedule plans before any traffic-spike multiplier.",
         "seed": "The scenario seed the batch's random streams derive from.",
-        "config_hash": "Digest of the scenario configuration that wrote the batch.",
+        "config_hash": "sha256 of the configuration that determines the day's bytes (seed, "
+        "scale, funnel, anomaly parameters, schedule); its first 8 hex digits are the token in "
+        "the file names.",
+        "labels_file": "The ground-truth labels file written with this batch, relative to the "
+        "data root.",
+        "files": "Exactly the landing files of this batch's write (path relative to the data "
+        "root, table, rows, bytes): readers and checks read these and no others.",
         **{f"rows_{t}": f"Rows of {t} the batch landed (any date partition)." for t in TABLES},
         **{f"labelled_{t}": f"Ground-truth labels of the batch on {t}." for t in TABLES},
     },

@@ -70,7 +70,7 @@ def asset_key(window: Window | str, name: str) -> dg.AssetKey:
 
 def _description(window: Window, name: str) -> str:
     where = (
-        f"landing/{name}/date=YYYY-MM-DD/<batch_id>.parquet"
+        f"landing/{name}/date=YYYY-MM-DD/<batch_id>.<config token>.parquet"
         if name in TABLES
         else f"ground_truth/{'labels' if name == 'ground_truth_labels' else 'manifest'}/"
     )
@@ -168,7 +168,15 @@ def build_landing_asset(
         if selected:
             for i, day in enumerate(days, 1):
                 started = time.perf_counter()
-                result = zone.write_day(config, day, window)
+                try:
+                    result = zone.write_day(config, day, window)
+                except DataRootError as exc:
+                    # An expected store failure (unreachable, hanging, disk full): one line.
+                    # Days committed before it stay as they are, this day's earlier version too.
+                    raise dg.Failure(
+                        description=f"{window.value} {day}: {exc}; days landed before it are "
+                        "intact and this day keeps its previous version"
+                    ) from None
                 elapsed = time.perf_counter() - started
                 rows = ", ".join(f"{result.rows(t)} {t}" for t in TABLES)
                 total = sum(result.rows(t) for t in TABLES)
