@@ -34,6 +34,7 @@ from dtg_assets.resources import GatekeeperResource, SimulationResource
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, plan_day
+from dtg_assets.simulation.storage import Storage
 from dtg_assets_tests.conftest import DAGSTER_START, LIVE_DAY
 
 
@@ -234,3 +235,33 @@ def test_live_job_runs_findings_and_gatekeeper_job_holds_baseline_and_evaluation
     assert FINDINGS in live.asset_layer.executable_asset_keys
     assert {BASELINE, EVALUATION} <= gate.asset_layer.executable_asset_keys
     assert gate.partitions_def is None
+
+
+def test_a_store_failure_writing_findings_fails_the_step_in_one_line(
+    landed, materialized, monkeypatch
+):
+    root, _ = landed
+    store = GatekeeperStore(LandingZone(root))
+    before = store.read_findings(LIVE_DAY)
+
+    def disk_full(self, pairs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Storage, "rename_many", disk_full)
+    result = dg.materialize(
+        [gatekeeper_findings],
+        resources=_resources(root),
+        instance=materialized[3],
+        partition_key=LIVE_DAY.isoformat(),
+        raise_on_error=False,
+    )
+    monkeypatch.undo()
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    error = failure.step_failure_data.error
+    assert error.cls_name == "Failure"
+    assert error.message.strip().count("\n") == 0, error.message
+    assert f"gatekeeper/findings {LIVE_DAY}:" in error.message
+    assert "No space left on device" in error.message
+    # The findings stored before are untouched.
+    assert store.read_findings(LIVE_DAY).equals(before)

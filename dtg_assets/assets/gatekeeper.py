@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from dtg_assets.assets.landing import asset_key
+from dtg_assets.assets.landing import asset_key, store_failures_fail_the_step
 from dtg_assets.checks import CheckRecorder, asset_check_spec
 from dtg_assets.gatekeeper import detect_day, learn_baseline
 from dtg_assets.gatekeeper.evaluation import evaluate, load_ground_truth
@@ -66,7 +66,8 @@ def gatekeeper_baseline(
             description=f"{exc}; materialize the historical partitions "
             f"({days[0]}...{days[-1]}) first"
         ) from exc
-    path = store.write_baseline(baseline)
+    with store_failures_fail_the_step("gatekeeper/baseline"):
+        path = store.write_baseline(baseline)
     context.log.info(f"baseline learned from {len(baseline.batches)} historical batches")
     return dg.MaterializeResult(
         metadata={
@@ -151,7 +152,8 @@ def gatekeeper_findings(
     recorder = CheckRecorder(context, lambda _: FINDINGS)
     for day in _days(context.partition_keys):
         findings = detect_day(store.zone, day, baseline, rules)
-        path = store.write_findings(day, findings)
+        with store_failures_fail_the_step(f"gatekeeper/findings {day}"):
+            path = store.write_findings(day, findings)
         flags = flagged(findings)
         context.add_asset_metadata(
             {
@@ -202,7 +204,8 @@ def gatekeeper_evaluation(
     pairs = [(d, "historical") for d in history] + [(d, "live") for d in live_days]
     labels, manifest = load_ground_truth(store.zone, pairs)
     evaluation = evaluate(findings, labels, manifest)
-    paths = store.write_evaluation(evaluation.to_tables())
+    with store_failures_fail_the_step("gatekeeper/evaluation"):
+        paths = store.write_evaluation(evaluation.to_tables())
     summary = evaluation.summary()
     context.log.info(f"gatekeeper evaluation: {json.dumps(summary)}")
     return dg.MaterializeResult(

@@ -12,8 +12,10 @@ window the specs declare the funnel's lineage (visitor_events -> applications ->
 transactions, all four -> labels -> manifest), though one engine call writes them together.
 """
 
+import contextlib
 import datetime as dt
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import pyarrow as pa
@@ -61,6 +63,23 @@ def _schema(name: str) -> pa.Schema:
     return {"ground_truth_labels": LABEL_SCHEMA, "batch_manifest": MANIFEST_SCHEMA}.get(
         name, TABLE_SCHEMAS.get(name)
     )
+
+
+@contextlib.contextmanager
+def store_failures_fail_the_step(what: str) -> Iterator[None]:
+    """Turn an expected data-root failure (unreachable or hanging store, full disk) into a
+    one-line ``dg.Failure`` naming what was being done; anything else keeps its traceback.
+
+    Args:
+        what: What the step was doing, e.g. ``live 2026-11-20``.
+
+    Raises:
+        dg.Failure: On a :class:`DataRootError`.
+    """
+    try:
+        yield
+    except DataRootError as exc:
+        raise dg.Failure(description=f"{what}: {exc}") from None
 
 
 def asset_key(window: Window | str, name: str) -> dg.AssetKey:
@@ -168,15 +187,9 @@ def build_landing_asset(
         if selected:
             for i, day in enumerate(days, 1):
                 started = time.perf_counter()
-                try:
+                # Days committed before a store failure stay, this day's earlier version too.
+                with store_failures_fail_the_step(f"{window.value} {day}"):
                     result = zone.write_day(config, day, window)
-                except DataRootError as exc:
-                    # An expected store failure (unreachable, hanging, disk full): one line.
-                    # Days committed before it stay as they are, this day's earlier version too.
-                    raise dg.Failure(
-                        description=f"{window.value} {day}: {exc}; days landed before it are "
-                        "intact and this day keeps its previous version"
-                    ) from None
                 elapsed = time.perf_counter() - started
                 rows = ", ".join(f"{result.rows(t)} {t}" for t in TABLES)
                 total = sum(result.rows(t) for t in TABLES)
