@@ -1,4 +1,4 @@
-"""What ``dagster dev`` shows after ``dtg-run``: the real webserver, queried over GraphQL.
+"""What the webserver shows after ``dtg-run``: the real webserver, queried over GraphQL.
 
 ``dtg-run`` lands a small scenario into a fresh ``DAGSTER_HOME``; then ``dagster-webserver`` is
 started on 127.0.0.1 against the project's ``workspace.yaml`` and that instance, exactly as the

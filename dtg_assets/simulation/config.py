@@ -1,6 +1,6 @@
 """Strict pydantic configuration of the funnel simulator.
 
-Every number of the funnel model (README, "What is generated") is a default here: funnel rates and distribution bounds
+Every number of ``shared/SPEC.md`` is a default here: funnel rates and distribution bounds
 (:class:`FunnelParams`), the parameters of each anomaly (:class:`AnomalyParams`), the live
 intra-day batch schedule (:class:`BatchSpec`) and the scenario around them
 (:class:`ScenarioConfig`). All models forbid unknown keys and validate at construction, so a bad
