@@ -116,6 +116,11 @@ def format_validation_error(error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         value = item.get("input")
         shown = value if isinstance(value, str | int | float) and field else None
+        if not field:
+            # Scenario-wide checks name their field as "<field>=<value>: ...".
+            named, sep, rest = message.partition("=")
+            if sep and named in OPTION_OF_FIELD:
+                message = f"{OPTION_OF_FIELD[named]}={rest}"
         parts.append(f"{option}={shown}: {message}" if shown is not None else message)
     return "; ".join(parts)
 
