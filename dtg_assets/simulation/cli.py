@@ -8,7 +8,9 @@ when stderr is not a terminal nothing is drawn. The data root is checked writabl
 stores: credentials and endpoint from the ``AWS_*`` environment variables) before anything is
 generated. Every invalid argument ends the command with exit status 2 and a single line naming
 the option, the value and what is allowed; a failure while writing ends it with status 1 and a
-single line. Installed as the ``dtg-simulate`` console script too.
+single line. Ctrl-C (exit status 130) and ``SIGTERM`` (143) stop the command and its workers
+promptly, with one line: the days already written are complete, the day in progress is
+abandoned (its temporaries deleted). Installed as the ``dtg-simulate`` console script too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 import time
 from typing import NoReturn
@@ -28,14 +31,42 @@ from dtg_assets.simulation.plan import BatchPlan
 from dtg_assets.simulation.progress import ProgressBar
 from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.scenario import format_summary, run_scenario, summarize
+from dtg_assets.simulation.workers import WorkerDiedError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The shell's convention for a command ended by a signal: 128 + its number.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 # ScenarioConfig field -> the option that sets it, for error messages.
 OPTION_OF_FIELD = {"start_date": "--start-date", "seed": "--seed", "scale": "--scale"}
 
 
 class UsageError(Exception):
     """An invalid command line, reported as one line with exit status 2."""
+
+
+class Terminated(BaseException):
+    """``SIGTERM`` received: unwind like Ctrl-C (abandon the day, stop the workers)."""
+
+
+class _Stop:
+    """Turns ``SIGINT``/``SIGTERM`` into an exception, and remembers them.
+
+    A signal handler's exception is lost when it fires inside code that swallows exceptions
+    (pyarrow's ``to_pylist`` does), so the run also calls :meth:`check` after each batch.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def handle(self, signum: int, frame: object) -> None:
+        self.signum = signum
+        self.check()
+
+    def check(self) -> None:
+        if self.signum == signal.SIGTERM:
+            raise Terminated(self.signum)
+        if self.signum is not None:
+            raise KeyboardInterrupt
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,11 +180,12 @@ def _print_batch(plan: BatchPlan, counts: dict[str, int]) -> None:
     print(f"{plan.batch_id}: {rows}", file=sys.stderr, flush=True)
 
 
-def generate(args: argparse.Namespace) -> int:
+def generate(args: argparse.Namespace, stop: _Stop | None = None) -> int:
     """Run ``generate``: write the scenario and print its summary.
 
     Args:
         args: Parsed command line.
+        stop: The signals received, checked after each landed batch.
 
     Returns:
         The exit status.
@@ -180,16 +212,30 @@ def generate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     bar = None if args.verbose else ProgressBar(config)
     try:
-        progress = _print_batch if bar is None else bar
+        show = _print_batch if bar is None else bar
+
+        def progress(plan: BatchPlan, counts: dict[str, int]) -> None:
+            show(plan, counts)
+            if stop is not None:
+                stop.check()
+
         results = run_scenario(config, args.data_root, progress=progress, workers=args.workers)
-    except (OSError, ValueError, ImportError) as exc:
-        if bar is not None:
-            bar.close()
+    except (OSError, ValueError, ImportError, WorkerDiedError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"error: cannot write the scenario to {args.data_root}: {message}", file=sys.stderr)
         return EXIT_FAILED
-    if bar is not None:
-        bar.close()
+    except (KeyboardInterrupt, Terminated) as exc:
+        # The day in progress was abandoned (its temporaries deleted) and any workers stopped.
+        name = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        print(
+            f"error: interrupted ({name}); the days already written are complete, "
+            "the day in progress was not written",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    finally:
+        if bar is not None:
+            bar.close()
     print(format_summary(summarize(results), time.perf_counter() - started))
     return EXIT_OK
 
@@ -204,11 +250,18 @@ def main(argv: list[str] | None = None) -> int:
         The exit status: 0 on success, 1 if writing failed, 2 for invalid arguments.
     """
     parser = build_parser()
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         args = parser.parse_args(argv)
-        return generate(args)
+        return generate(args, stop)
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc} (see --help)", file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except (KeyboardInterrupt, Terminated) as exc:  # before or after writing: nothing to undo
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
