@@ -165,3 +165,42 @@ def test_module_reports_a_bad_argument_without_traceback(tmp_path):
         "--seed=-5: Input should be greater than or equal to 0 (see --help)"
     ]
     assert "Traceback" not in done.stderr
+
+
+HEAVY = ("pandas", "dagster")
+PROBE = """
+import runpy, sys
+sys.argv = ["dtg", *sys.argv[1:]]
+try:
+    runpy.run_module("dtg_assets.simulation", run_name="__main__")
+except SystemExit as exc:
+    heavy = sorted({m.split(".")[0] for m in sys.modules if m.startswith(HEAVY)})
+    print("HEAVY", heavy, exc.code)
+"""
+
+
+def test_generate_imports_neither_pandas_nor_dagster(tmp_path):
+    probe = f"HEAVY = {HEAVY!r}\n{PROBE}"
+    args = ["--data-root", str(tmp_path / "d"), "--start-date", START, "--scale", "0.01"]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "generate", *args, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "HEAVY [] 0", done.stdout[-500:]
+
+
+def test_keeping_pandas_out_of_pyarrow_leaves_pandas_importable():
+    code = (
+        "import sys; from dtg_assets.simulation.cli import keep_pandas_out; keep_pandas_out();"
+        "import pyarrow as pa; pa.array([1, 2]); assert 'pandas' not in sys.modules;"
+        "import pandas; print(pandas.DataFrame({'a': [1]}).shape)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 1)"

@@ -16,6 +16,7 @@ abandoned (its temporaries deleted). Installed as the ``dtg-simulate`` console s
 from __future__ import annotations
 
 import argparse
+import importlib.abc
 import math
 import os
 import signal
@@ -240,6 +241,38 @@ def generate(args: argparse.Namespace, stop: _Stop | None = None) -> int:
     return EXIT_OK
 
 
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """An import hook under which ``import pandas`` fails."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"pandas is kept out of this process ({name})", name=name)
+
+
+def keep_pandas_out() -> None:
+    """Stop pyarrow from importing pandas in this process, unless it is already imported.
+
+    pyarrow imports pandas (about 0.3 s, the largest import of the command) the first time it
+    converts anything, only to recognise pandas objects, which the engine never passes. It
+    remembers a failed import for the process, so failing it once here keeps pandas out while
+    leaving ``import pandas`` working for any other code; pyarrow's pandas conversions (unused
+    by the command) are unavailable in this process afterwards. Best effort: should pyarrow
+    look differently, pandas is simply imported as before.
+    """
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    hook = _NoPandas()
+    sys.meta_path.insert(0, hook)
+    try:
+        pa.scalar(0)  # pyarrow's one look for pandas
+    except Exception:  # an optimisation only, never a reason to fail
+        pass
+    finally:
+        sys.meta_path.remove(hook)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m dtg_assets.simulation`` and ``dtg-simulate``.
 
@@ -249,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status: 0 on success, 1 if writing failed, 2 for invalid arguments.
     """
+    keep_pandas_out()
     parser = build_parser()
     stop = _Stop()
     previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow as pa
 
 from dtg_assets.simulation.schemas import LABEL_SCHEMA
-from dtg_assets.simulation.streams import constant_strings
+from dtg_assets.simulation.streams import constant_strings, string_array
 
 MODIFIED, ADDED, REMOVED = 0, 1, 2
-EFFECTS = pa.array(["modified", "added", "removed"])
+EFFECTS = string_array(["modified", "added", "removed"])
 NOT_LABELLED = -1
 
 

@@ -18,11 +18,11 @@ from dtg_assets.simulation.config import AnomalyType, FunnelParams
 from dtg_assets.simulation.funnel.context import US_PER_MIN, ChunkContext, timestamps
 from dtg_assets.simulation.funnel.visitors import Visitors
 from dtg_assets.simulation.labels import TableDiff
-from dtg_assets.simulation.streams import random_bytes, uuid4_strings
+from dtg_assets.simulation.streams import random_bytes, string_array, uuid4_strings
 
-EMPLOYMENT = pa.array(["salaried", "self-employed", "unemployed"])
+EMPLOYMENT = string_array(["salaried", "self-employed", "unemployed"])
 STATUS_APPROVED, STATUS_REJECTED, STATUS_SUBMITTED, STATUS_UNDER_AGE = 0, 1, 2, 3
-STATUSES = pa.array(["approved", "rejected", "submitted", "rejected - under age"])
+STATUSES = string_array(["approved", "rejected", "submitted", "rejected - under age"])
 
 
 @dataclass(frozen=True)

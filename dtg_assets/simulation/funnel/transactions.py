@@ -18,9 +18,9 @@ from dtg_assets.simulation.config import AnomalyType
 from dtg_assets.simulation.funnel.accounts import Accounts, positions
 from dtg_assets.simulation.funnel.context import US_PER_DAY, US_PER_MIN, ChunkContext, timestamps
 from dtg_assets.simulation.labels import TableDiff
-from dtg_assets.simulation.streams import random_bytes, uuid4_strings
+from dtg_assets.simulation.streams import random_bytes, string_array, uuid4_strings
 
-MERCHANT_CATS = pa.array(["5411", "5812", "5999", "7999", "5541"])
+MERCHANT_CATS = string_array(["5411", "5812", "5999", "7999", "5541"])
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ import pyarrow.compute as pc
 from dtg_assets.simulation.config import AnomalyType
 from dtg_assets.simulation.funnel.context import US_PER_S, ChunkContext, timestamps
 from dtg_assets.simulation.labels import TableDiff
-from dtg_assets.simulation.streams import random_bytes, uuid4_strings
+from dtg_assets.simulation.streams import random_bytes, string_array, uuid4_strings
 
-EVENT_TYPES = pa.array(["landing", "scroll", "apply_click", "view_pricing"])
-DEVICE_TYPES = pa.array(["mobile", "desktop", "tablet"])
-GEOS = pa.array(["USA", "UK", "IND", "CA"])
+EVENT_TYPES = string_array(["landing", "scroll", "apply_click", "view_pricing"])
+DEVICE_TYPES = string_array(["mobile", "desktop", "tablet"])
+GEOS = string_array(["USA", "UK", "IND", "CA"])
 
 
 @dataclass(frozen=True)
