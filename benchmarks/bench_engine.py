@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         name = f"engine (--workers {w})" if w is not None else "engine (default workers)"
         line, engine_us[w] = summary(name, walls[w], visitors[w], f"  peak RSS {peak[w]:,.0f} MB")
         lines.append(line)
-    if anchor is None:
+    if anchor is not None and args.anchor_runs < 1:
+        lines.append("anchor not run (--anchor-runs 0): speed-up not measured")
+    elif anchor is None:
         where = " or ".join(str(p.parent) for p in ANCHOR_CANDIDATES)
         lines.append(f"anchor not found ({where}): speed-up not measured")
     else:

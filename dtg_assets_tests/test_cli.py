@@ -204,3 +204,14 @@ def test_keeping_pandas_out_of_pyarrow_leaves_pandas_importable():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(1, 1)"
+
+
+def test_workers_default_to_the_cpus_up_to_two(monkeypatch):
+    from dtg_assets.simulation import cli
+
+    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda _: {0, 1, 2, 3}, raising=False)
+    assert cli.default_workers() == 2
+    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda _: {5}, raising=False)
+    assert cli.default_workers() == 1
+    args = cli.build_parser().parse_args(["generate", "--data-root", "x"])
+    assert args.workers == 1  # the parser's default is taken when it is built
