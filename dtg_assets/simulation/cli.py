@@ -17,7 +17,6 @@ abandoned (its temporaries deleted). Installed as the ``dtg-simulate`` console s
 from __future__ import annotations
 
 import argparse
-import importlib.abc
 import math
 import os
 import signal
@@ -30,6 +29,12 @@ from pydantic import ValidationError
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import BatchPlan
+from dtg_assets.simulation.process import (
+    StopSignals,
+    Terminated,
+    default_workers,
+    keep_pandas_out,
+)
 from dtg_assets.simulation.progress import ProgressBar
 from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.scenario import format_summary, run_scenario, summarize
@@ -44,31 +49,6 @@ OPTION_OF_FIELD = {"start_date": "--start-date", "seed": "--seed", "scale": "--s
 
 class UsageError(Exception):
     """An invalid command line, reported as one line with exit status 2."""
-
-
-class Terminated(BaseException):
-    """``SIGTERM`` received: unwind like Ctrl-C (abandon the day, stop the workers)."""
-
-
-class _Stop:
-    """Turns ``SIGINT``/``SIGTERM`` into an exception, and remembers them.
-
-    A signal handler's exception is lost when it fires inside code that swallows exceptions
-    (pyarrow's ``to_pylist`` does), so the run also calls :meth:`check` after each batch.
-    """
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-    def handle(self, signum: int, frame: object) -> None:
-        self.signum = signum
-        self.check()
-
-    def check(self) -> None:
-        if self.signum == signal.SIGTERM:
-            raise Terminated(self.signum)
-        if self.signum is not None:
-            raise KeyboardInterrupt
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,23 +66,6 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
-
-
-def default_workers() -> int:
-    """Day-writing processes by default: one per CPU, at most 2.
-
-    Forked after the imports and the Faker pools, two workers write the default scenario's
-    days in about half the time on two cores; beyond two the per-process start-up and the
-    disk cost more than they bring for a scenario of this size.
-
-    Returns:
-        ``min(2, CPUs available to this process)``.
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        cpus = os.cpu_count() or 1
-    return max(1, min(2, cpus))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,7 +163,7 @@ def _print_batch(plan: BatchPlan, counts: dict[str, int]) -> None:
     print(f"{plan.batch_id}: {rows}", file=sys.stderr, flush=True)
 
 
-def generate(args: argparse.Namespace, stop: _Stop | None = None) -> int:
+def generate(args: argparse.Namespace, stop: StopSignals | None = None) -> int:
     """Run ``generate``: write the scenario and print its summary.
 
     Args:
@@ -260,38 +223,6 @@ def generate(args: argparse.Namespace, stop: _Stop | None = None) -> int:
     return EXIT_OK
 
 
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """An import hook under which ``import pandas`` fails."""
-
-    def find_spec(self, name: str, path: object, target: object = None) -> None:
-        if name.partition(".")[0] == "pandas":
-            raise ModuleNotFoundError(f"pandas is kept out of this process ({name})", name=name)
-
-
-def keep_pandas_out() -> None:
-    """Stop pyarrow from importing pandas in this process, unless it is already imported.
-
-    pyarrow imports pandas (about 0.3 s, the largest import of the command) the first time it
-    converts anything, only to recognise pandas objects, which the engine never passes. It
-    remembers a failed import for the process, so failing it once here keeps pandas out while
-    leaving ``import pandas`` working for any other code; pyarrow's pandas conversions (unused
-    by the command) are unavailable in this process afterwards. Best effort: should pyarrow
-    look differently, pandas is simply imported as before.
-    """
-    if "pandas" in sys.modules:
-        return
-    import pyarrow as pa
-
-    hook = _NoPandas()
-    sys.meta_path.insert(0, hook)
-    try:
-        pa.scalar(0)  # pyarrow's one look for pandas
-    except Exception:  # an optimisation only, never a reason to fail
-        pass
-    finally:
-        sys.meta_path.remove(hook)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m dtg_assets.simulation`` and ``dtg-simulate``.
 
@@ -303,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     keep_pandas_out()
     parser = build_parser()
-    stop = _Stop()
+    stop = StopSignals()
     previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         args = parser.parse_args(argv)
