@@ -1,4 +1,4 @@
-"""Tests of the forked day writers with real processes: killed or interrupted mid-run, the
+"""Tests of the forked day writers with real processes: killed, interrupted or failing mid-run,
 command leaves no worker behind and every day it committed is byte-identical to a clean run's.
 
 Each test starts ``python -m dtg_assets.simulation generate`` in its own session, waits until a
@@ -8,9 +8,12 @@ forked to be gone. Worker pids are read from ``/proc`` (Linux).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +23,9 @@ from pathlib import Path
 import pytest
 
 from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.scenario import run_scenario
+from dtg_assets.simulation.workers import WorkerDiedError
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -113,7 +118,7 @@ def run_and_signal(root: Path, workers: int, send) -> tuple[subprocess.Popen, se
         wait_until(lambda: process.poll() is not None, "the command to exit")
         wait_until(lambda: not any(alive(p) for p in forked), "every worker to exit")
     except BaseException:
-        with __import__("contextlib").suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         raise
     return process, forked
@@ -150,3 +155,34 @@ def test_ctrl_c_stops_the_command_and_its_workers_with_one_line(tmp_path, worker
     assert "Traceback" not in out
     count = assert_committed_days_are_clean(root, tmp_path / "clean")
     assert 1 <= count < 21
+
+
+def failing_write_day(fail_on: dt.date, how: str):
+    original = LandingZone.write_day
+
+    def write_day(self, config, day, window=None, progress=None):
+        if day == fail_on:
+            if how == "exit":
+                os._exit(3)  # a worker dying without a word (e.g. killed by the OOM killer)
+            raise ValueError(f"disk says no on {day}")
+        return original(self, config, day, window, progress)
+
+    return write_day
+
+
+@pytest.mark.parametrize(
+    ("how", "error", "message"),
+    [
+        ("raise", ValueError, "disk says no on 2026-11-03"),
+        ("exit", WorkerDiedError, "died without reporting (exit code 3)"),
+    ],
+)
+def test_a_failing_worker_stops_the_run_with_its_error(tmp_path, monkeypatch, how, error, message):
+    monkeypatch.setattr(LandingZone, "write_day", failing_write_day(dt.date(2026, 11, 3), how))
+    config = ScenarioConfig(start_date=START, scale=0.02)
+    with pytest.raises(error, match=re.escape(message)):
+        run_scenario(config, str(tmp_path), workers=2)
+    assert multiprocessing.active_children() == []
+    assert children(os.getpid()) == set()
+    assert not (tmp_path / "ground_truth" / "manifest" / "historical-20261103.parquet").exists()
+    assert list(tmp_path.rglob("*.tmp")) == []

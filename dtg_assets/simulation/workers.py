@@ -21,6 +21,7 @@ import ctypes
 import datetime as dt
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -96,8 +97,6 @@ def die_with_parent(parent_pid: int) -> None:
 
 def _portable(exc: BaseException) -> BaseException:
     """The exception itself if it survives pickling, else a RuntimeError with its message."""
-    import pickle
-
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
