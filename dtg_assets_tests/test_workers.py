@@ -1,5 +1,6 @@
 """Tests of the forked day writers with real processes: killed, interrupted or failing mid-run,
-command leaves no worker behind and every day it committed is byte-identical to a clean run's.
+the command leaves no worker behind and every day it committed is byte-identical to a clean
+run's.
 
 Each test starts ``python -m dtg_assets.simulation generate`` in its own session, waits until a
 first day is committed, signals it, then waits (bounded) for the command and every worker it
