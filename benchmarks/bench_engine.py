@@ -19,8 +19,10 @@ Usage::
 
 ``--workers`` lists the engine's ``--workers`` values to time (default: the command's own
 default only); ``--scale`` multiplies the engine's volume and ``--anchor-scale`` the anchor's.
-Each engine setting's peak RSS (the process or any of its workers, whichever is largest) is
-reported too: ``--scale 100 --runs 1 --anchor-runs 0`` checks the memory of a 35M-visitor run.
+Wall time is the measure; CPU time (user + system, workers included) is shown beside it, as it
+varies less when other work shares the machine. Each engine setting's peak RSS (the process or
+any of its workers, whichever is largest) is reported too: ``--scale 100 --runs 1
+--anchor-runs 0`` checks the memory of a 35M-visitor run.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,9 +54,20 @@ def find_anchor(explicit: str | None) -> Path | None:
     return next((p for p in ANCHOR_CANDIDATES if p.is_file()), None)
 
 
-def timed(cmd: list[str], cwd: Path, done: str | None = None) -> tuple[float, str, float]:
-    """Run a command to completion: its wall seconds, stdout and peak RSS in MB (the largest
-    of the process and the workers it waited for).
+@dataclass(frozen=True)
+class Run:
+    """One whole-process run: wall and CPU seconds (user + system, workers included), peak
+    RSS in MB (the largest of the process and its workers), visitors generated and stdout."""
+
+    wall: float
+    cpu: float
+    rss_mb: float
+    visitors: int = 0
+    out: str = ""
+
+
+def timed(cmd: list[str], cwd: Path, done: str | None = None) -> Run:
+    """Run a command to completion and measure it.
 
     Raises SystemExit if it fails, unless ``done`` (a regular expression) matches its output:
     the anchor's pyarrow can abort at interpreter exit, after its work is done and reported.
@@ -72,50 +86,53 @@ def timed(cmd: list[str], cwd: Path, done: str | None = None) -> tuple[float, st
                 f"{' '.join(cmd)} failed ({process.returncode}):\n{err.read()[-2000:]}"
             )
         # Linux reports ru_maxrss in KiB.
-        return wall, output, usage.ru_maxrss / 1024
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(wall=wall, cpu=cpu, rss_mb=usage.ru_maxrss / 1024, out=output)
 
 
-def engine_run(scale: float, workers: int | None, tmp_dir: str | None) -> tuple[float, int, float]:
-    """One whole-process engine run: wall seconds, visitors landed and peak RSS (MB)."""
+def engine_run(scale: float, workers: int | None, tmp_dir: str | None) -> Run:
+    """One whole-process run of ``python -m dtg_assets.simulation generate``."""
     root = tempfile.mkdtemp(prefix="dtg-bench-", dir=tmp_dir)
     cmd = [sys.executable, "-m", "dtg_assets.simulation", "generate", "--data-root", root]
     cmd += ["--start-date", START_DATE, "--seed", "42", "--scale", repr(scale)]
     if workers is not None:
         cmd += ["--workers", str(workers)]
     try:
-        wall, out, rss = timed(cmd, REPO)
+        run = timed(cmd, REPO)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    match = re.search(r"^visitor_events\s+([\d,]+)", out, re.M)
+    match = re.search(r"^visitor_events\s+([\d,]+)", run.out, re.M)
     if not match:
-        raise SystemExit(f"no visitor count in the engine's output:\n{out}")
-    return wall, int(match.group(1).replace(",", "")), rss
+        raise SystemExit(f"no visitor count in the engine's output:\n{run.out}")
+    return replace(run, visitors=int(match.group(1).replace(",", "")))
 
 
-def anchor_run(script: Path, scale: float, tmp_dir: str | None) -> tuple[float, int]:
-    """One whole-process run of the original generator: wall seconds and visitors."""
+def anchor_run(script: Path, scale: float, tmp_dir: str | None) -> Run:
+    """One whole-process run of the original generator, from its own directory."""
     out_dir = tempfile.mkdtemp(prefix="dtg-anchor-", dir=tmp_dir)
     try:
         cmd = [sys.executable, script.name, out_dir, repr(scale)]
-        wall, out, _ = timed(cmd, script.parent, done=r"generate_s [\d.]+ write_s [\d.]+")
+        run = timed(cmd, script.parent, done=r"generate_s [\d.]+ write_s [\d.]+")
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
-    match = re.search(r"'visitor_events': (\d+)", out)
+    match = re.search(r"'visitor_events': (\d+)", run.out)
     if not match:
-        raise SystemExit(f"no visitor count in the anchor's output:\n{out[-2000:]}")
-    return wall, int(match.group(1))
+        raise SystemExit(f"no visitor count in the anchor's output:\n{run.out[-2000:]}")
+    return replace(run, visitors=int(match.group(1)))
 
 
-def summary(name: str, walls: list[float], visitors: int, rss: str = "") -> tuple[str, float]:
-    """One report line and the median microseconds per visitor."""
-    med = statistics.median(walls)
-    us = med / visitors * 1e6
-    runs = ", ".join(f"{w:.2f}" for w in walls)
+def summary(name: str, runs: list[Run], rss: bool = True) -> tuple[str, float, float]:
+    """One report line, and the median wall and CPU microseconds per visitor."""
+    wall = statistics.median(r.wall for r in runs)
+    cpu = statistics.median(r.cpu for r in runs)
+    visitors = runs[-1].visitors
+    memory = f"  peak RSS {max(r.rss_mb for r in runs):,.0f} MB" if rss else ""
     line = (
-        f"{name:<24} median {med:7.2f} s  {visitors:>9,} visitors  {us:7.2f} us/visitor"
-        f"{rss}  (runs: {runs})"
+        f"{name:<24} median {wall:6.2f} s (cpu {cpu:6.2f} s)  {visitors:>9,} visitors  "
+        f"{wall / visitors * 1e6:6.2f} us/visitor{memory}  "
+        f"(runs: {', '.join(f'{r.wall:.2f}' for r in runs)})"
     )
-    return line, us
+    return line, wall / visitors * 1e6, cpu / visitors * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,22 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     if anchor is not None and not anchor.is_file():
         raise SystemExit(f"--anchor={anchor}: no such file")
 
-    walls: dict[int | None, list[float]] = {w: [] for w in settings}
-    peak: dict[int | None, float] = dict.fromkeys(settings, 0.0)
-    visitors: dict[int | None, int] = {}
-    anchor_walls: list[float] = []
-    anchor_visitors = 0
+    runs: dict[int | None, list[Run]] = {w: [] for w in settings}
+    anchor_runs: list[Run] = []
     rounds = max(args.runs, args.anchor_runs if anchor else 0)
     for i in range(rounds):
         print(f"round {i + 1}/{rounds} ...", file=sys.stderr, flush=True)
         for w in settings:
             if i < args.runs:
-                wall, visitors[w], rss = engine_run(args.scale, w, args.tmp_dir)
-                walls[w].append(wall)
-                peak[w] = max(peak[w], rss)
+                runs[w].append(engine_run(args.scale, w, args.tmp_dir))
         if anchor is not None and i < args.anchor_runs:
-            wall, anchor_visitors = anchor_run(anchor, args.anchor_scale, args.tmp_dir)
-            anchor_walls.append(wall)
+            anchor_runs.append(anchor_run(anchor, args.anchor_scale, args.tmp_dir))
 
     lines = [
         f"whole-process runs, default scenario from {START_DATE}, seed 42, engine x{args.scale:g}"
@@ -166,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     engine_us = {}
     for w in settings:
         name = f"engine (--workers {w})" if w is not None else "engine (default workers)"
-        line, engine_us[w] = summary(name, walls[w], visitors[w], f"  peak RSS {peak[w]:,.0f} MB")
+        line, *engine_us[w] = summary(name, runs[w])
         lines.append(line)
     if anchor is not None and args.anchor_runs < 1:
         lines.append("anchor not run (--anchor-runs 0): speed-up not measured")
@@ -174,13 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         where = " or ".join(str(p.parent) for p in ANCHOR_CANDIDATES)
         lines.append(f"anchor not found ({where}): speed-up not measured")
     else:
-        line, anchor_us = summary(
-            f"seed_generator x{args.anchor_scale:g}", anchor_walls, anchor_visitors
-        )
+        name = f"seed_generator x{args.anchor_scale:g}"
+        line, anchor_wall_us, anchor_cpu_us = summary(name, anchor_runs, rss=False)
         lines.append(line)
-        for w, us in engine_us.items():
+        for w, (wall_us, cpu_us) in engine_us.items():
             label = f"--workers {w}" if w is not None else "default workers"
-            lines.append(f"speed-up per visitor ({label}): {anchor_us / us:.1f}x")
+            lines.append(
+                f"speed-up per visitor ({label}): {anchor_wall_us / wall_us:.1f}x wall "
+                f"(CPU time: {anchor_cpu_us / cpu_us:.1f}x)"
+            )
     print("\n".join(lines))
     return 0
 
