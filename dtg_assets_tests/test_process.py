@@ -72,5 +72,8 @@ def test_stop_signals_raise_until_handled_and_remember_the_signal():
         stop.handle(signal.SIGINT, None)
     with pytest.raises(KeyboardInterrupt):
         stop.check()  # still raised after the handler's exception was swallowed
+    stop.handle(signal.SIGTERM, None)  # a second signal does not interrupt the clean-up
+    with pytest.raises(KeyboardInterrupt):
+        stop.check()
     with pytest.raises(Terminated):
-        stop.handle(signal.SIGTERM, None)
+        StopSignals().handle(signal.SIGTERM, None)

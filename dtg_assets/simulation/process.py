@@ -29,9 +29,11 @@ class StopSignals:
         self.signum: int | None = None
 
     def handle(self, signum: int, frame: object) -> None:
-        """The signal handler: record the signal, then raise."""
-        self.signum = signum
-        self.check()
+        """The signal handler: record the first signal and raise; later ones are ignored, so
+        they cannot interrupt the clean-up the first one started."""
+        if self.signum is None:
+            self.signum = signum
+            self.check()
 
     def check(self) -> None:
         """Raise ``Terminated`` or ``KeyboardInterrupt`` if a signal was received.

@@ -56,8 +56,11 @@ _stop_signals: list[int] = []
 
 
 def _raise_stopped(signum: int, frame: object) -> None:
+    first = not _stop_signals
     _stop_signals.append(signum)  # checked between days too: code may swallow the raise
-    raise WorkerStopped(signum)
+    # Raise once: a second signal must not interrupt the clean-up the first one started.
+    if first:
+        raise WorkerStopped(signum)
 
 
 def _parent_death_signal(signum: int) -> bool:
@@ -75,7 +78,8 @@ def _watch_parent(parent_pid: int) -> None:
     """Stop this process once its parent is gone (the portable half of dying with it)."""
     while os.getppid() == parent_pid:
         time.sleep(WATCHDOG_INTERVAL_S)
-    os.kill(os.getpid(), signal.SIGTERM)
+    if not _stop_signals:  # the parent-death signal did not come (not Linux, or too early)
+        os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(STOP_GRACE_S)
     os._exit(1)  # the main thread did not stop: it is stuck in native code
 
