@@ -1,182 +1,138 @@
-"""Benchmark of the simulation engine: the default scenario at 1x, 10x and 100x (35M visitors),
-generated and written to local Parquet, several runs each (one at 100x).
+"""Benchmark of the simulation engine against the original notebook's generator, whole process.
 
-Each scale runs in a fresh Python subprocess, so its peak RSS is its own (``ru_maxrss`` of that
-process) and no cache of one scale helps another. Inside it the Faker value pools are built once
-and timed apart (the engine caches them per process, as a Dagster code server or a long script
-would), then every run writes the whole scenario into a new temporary directory, deleted after
-the run and outside the timing. Figures are printed, not asserted: timings depend on the
-machine and on what else runs on it.
+Each run is a fresh process, timed from start to exit (imports, Faker pools, generation and
+writing included), as a user meets them: the engine as ``python -m dtg_assets.simulation
+generate`` of the default scenario, and the original row-by-row generator (kept outside the
+project, ``../shared/anchors/seed_generator.py`` relative to the repository, or
+``/work/shared/anchors``) as ``python seed_generator.py OUTDIR SCALE``, run from its own
+directory. Runs of the two alternate, so both meet the same load on a shared machine; every
+run writes into a new temporary directory, deleted outside the timing. The report gives the
+median wall time of each, its visitors, and the speed-up per visitor (the two generators write
+similar but not equal volumes). Figures are printed, not asserted: they depend on the machine
+and on what else runs on it. Without the anchor the engine alone is timed and the ratio is
+skipped with a message.
 
 Usage::
 
-    python benchmarks/bench_engine.py [--scales 1,10,100] [--runs N] [--workers W] [--tmp-dir DIR]
+    python benchmarks/bench_engine.py [--runs N] [--anchor-runs N] [--scale F]
+        [--anchor-scale F] [--workers 1,2] [--anchor PATH] [--tmp-dir DIR]
 
-``--runs`` defaults to 5 runs for scales up to 1, 3 up to 10 and 1 above (100x takes one to
-two minutes and ~3.8 GB of disk). The report ends with a side-by-side table of seconds and
-rows/s per table for every scale, and checks the 100x peak RSS against its 1.5 GB budget.
-``--workers`` > 1 writes days in that many processes (``run_scenario(workers=...)``); the data
-are the same bytes either way.
+``--workers`` lists the engine's ``--workers`` values to time (default: the command's own
+default only); ``--scale`` multiplies the engine's volume and ``--anchor-scale`` the anchor's.
+Wall time is the measure; CPU time (user + system, workers included) is shown beside it, as it
+varies less when other work shares the machine. Each engine setting's peak RSS (the process or
+any of its workers, whichever is largest) is reported too: ``--scale 100 --runs 1
+--anchor-runs 0`` checks the memory of a 35M-visitor run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-# The original row-by-row notebook needed about 70 s for a similar volume (issue #2).
-NOTEBOOK_BASELINE_S = 70.0
-# Peak RSS allowed at any scale (issue #4: 100x within 1.5 GB, chunked generation and writing).
-RSS_BUDGET_MB = 1536
+REPO = Path(__file__).resolve().parents[1]
+ANCHOR_CANDIDATES = (
+    REPO.parent / "shared" / "anchors" / "seed_generator.py",
+    Path("/work/shared/anchors/seed_generator.py"),
+)
 START_DATE = "2026-11-01"
 
 
-def worker(scale: float, runs: int, workers: int, tmp_dir: str | None) -> dict:
-    """Time ``runs`` full scenarios at one scale in this process.
+def find_anchor(explicit: str | None) -> Path | None:
+    """The anchor script: the one given, else the first known location that exists."""
+    if explicit:
+        return Path(explicit).resolve()
+    return next((p for p in ANCHOR_CANDIDATES if p.is_file()), None)
 
-    Args:
-        scale: Volume multiplier.
-        runs: Timed runs.
-        workers: Processes writing days (1: this process only).
-        tmp_dir: Where the temporary data roots go (system default when None).
 
-    Returns:
-        Timings, volumes and peak RSS, JSON-serialisable.
+@dataclass(frozen=True)
+class Run:
+    """One whole-process run: wall and CPU seconds (user + system, workers included), peak
+    RSS in MB (the largest of the process and its workers), visitors generated and stdout."""
+
+    wall: float
+    cpu: float
+    rss_mb: float
+    visitors: int = 0
+    out: str = ""
+
+
+def timed(cmd: list[str], cwd: Path, done: str | None = None) -> Run:
+    """Run a command to completion and measure it.
+
+    Raises SystemExit if it fails, unless ``done`` (a regular expression) matches its output:
+    the anchor's pyarrow can abort at interpreter exit, after its work is done and reported.
     """
-    t0 = time.perf_counter()
-    from dtg_assets.simulation.config import ScenarioConfig
-    from dtg_assets.simulation.pools import value_pools
-    from dtg_assets.simulation.scenario import run_scenario, summarize
-
-    import_s = time.perf_counter() - t0
-    config = ScenarioConfig(start_date=START_DATE, scale=scale)
-    t0 = time.perf_counter()
-    value_pools(config.seed)
-    pools_s = time.perf_counter() - t0
-
-    wall, cpu, summary = [], [], None
-    for _ in range(runs):
-        root = tempfile.mkdtemp(prefix="dtg-bench-", dir=tmp_dir)
-        try:
-            w0, c0 = time.perf_counter(), time.process_time()
-            results = run_scenario(config, root, workers=workers)
-            wall.append(time.perf_counter() - w0)
-            cpu.append(time.process_time() - c0)
-            summary = summarize(results)
-            landed = sum(
-                os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        process = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - t0
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        output = out.read()
+        if process.returncode != 0 and not (done and re.search(done, output)):
+            raise SystemExit(
+                f"{' '.join(cmd)} failed ({process.returncode}):\n{err.read()[-2000:]}"
             )
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-    assert summary is not None
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {
-        "scale": scale,
-        "runs": runs,
-        "workers": workers,
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "import_s": import_s,
-        "pools_s": pools_s,
-        "rows": {t.table: t.rows for t in summary.tables.values()},
-        "files": sum(t.files for t in summary.tables.values()),
-        "labels": summary.labels,
-        "bytes": landed,
         # Linux reports ru_maxrss in KiB.
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_rss_workers_mb": children / 1024,
-    }
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(wall=wall, cpu=cpu, rss_mb=usage.ru_maxrss / 1024, out=output)
 
 
-def run_scale(scale: float, runs: int, workers: int, tmp_dir: str | None) -> dict:
-    """Run :func:`worker` for one scale in a fresh interpreter and return its report."""
-    cmd = [sys.executable, __file__, "--worker", "--scales", repr(scale), "--runs", str(runs)]
-    cmd += ["--workers", str(workers)]
-    if tmp_dir:
-        cmd += ["--tmp-dir", tmp_dir]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"scale {scale} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def engine_run(scale: float, workers: int | None, tmp_dir: str | None) -> Run:
+    """One whole-process run of ``python -m dtg_assets.simulation generate``."""
+    root = tempfile.mkdtemp(prefix="dtg-bench-", dir=tmp_dir)
+    cmd = [sys.executable, "-m", "dtg_assets.simulation", "generate", "--data-root", root]
+    cmd += ["--start-date", START_DATE, "--seed", "42", "--scale", repr(scale)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    try:
+        run = timed(cmd, REPO)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    match = re.search(r"^visitor_events\s+([\d,]+)", run.out, re.M)
+    if not match:
+        raise SystemExit(f"no visitor count in the engine's output:\n{run.out}")
+    return replace(run, visitors=int(match.group(1).replace(",", "")))
 
 
-def report(results: list[dict]) -> str:
-    """Human-readable figures for every scale, then the linearity and baseline ratios."""
-    lines = []
-    for r in results:
-        med = statistics.median(r["wall_s"])
-        visitors = r["rows"]["visitor_events"]
-        lines += [
-            f"scale {r['scale']:g}: {visitors:,} visitors, {r['files']:,} files, "
-            f"{r['bytes'] / 1e6:,.1f} MB, {r['labels']:,} labels, "
-            f"{r['runs']} runs, {r['workers']} worker(s)",
-            f"  wall median {med:.3f} s (min {min(r['wall_s']):.3f}, "
-            f"max {max(r['wall_s']):.3f}); cpu median {statistics.median(r['cpu_s']):.3f} s "
-            f"(this process)",
-            f"  runs: {', '.join(f'{w:.3f}' for w in r['wall_s'])}",
-            f"  peak RSS {r['peak_rss_mb']:.0f} MB"
-            + (
-                f" (day workers: {r['peak_rss_workers_mb']:.0f} MB each at most)"
-                if r["workers"] > 1
-                else ""
-            ),
-            f"  Faker pools built once: {r['pools_s']:.3f} s (not in the run times); "
-            f"imports {r['import_s']:.2f} s",
-        ]
-        for table, rows in r["rows"].items():
-            lines.append(f"  {table:<16}{rows:>12,} rows {rows / med:>14,.0f} rows/s")
-    lines += side_by_side(results)
-    by_scale = {r["scale"]: r for r in results}
-    if 1.0 in by_scale:
-        med = statistics.median(by_scale[1.0]["wall_s"])
-        lines.append(
-            f"default scenario: {NOTEBOOK_BASELINE_S / med:.0f}x faster than the notebook's "
-            f"~{NOTEBOOK_BASELINE_S:.0f} s"
-        )
-    if len(results) > 1:
-        base = results[0]
-        base_us = statistics.median(base["wall_s"]) / base["rows"]["visitor_events"] * 1e6
-        for r in results[1:]:
-            us = statistics.median(r["wall_s"]) / r["rows"]["visitor_events"] * 1e6
-            lines.append(
-                f"linearity: {us:.2f} us/visitor at scale {r['scale']:g} vs {base_us:.2f} at "
-                f"scale {base['scale']:g} (ratio {us / base_us:.2f}; 1.00 is linear)"
-            )
-    return "\n".join(lines)
+def anchor_run(script: Path, scale: float, tmp_dir: str | None) -> Run:
+    """One whole-process run of the original generator, from its own directory."""
+    out_dir = tempfile.mkdtemp(prefix="dtg-anchor-", dir=tmp_dir)
+    try:
+        cmd = [sys.executable, script.name, out_dir, repr(scale)]
+        run = timed(cmd, script.parent, done=r"generate_s [\d.]+ write_s [\d.]+")
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    match = re.search(r"'visitor_events': (\d+)", run.out)
+    if not match:
+        raise SystemExit(f"no visitor count in the anchor's output:\n{run.out[-2000:]}")
+    return replace(run, visitors=int(match.group(1)))
 
 
-def side_by_side(results: list[dict]) -> list[str]:
-    """Seconds, peak RSS and rows/s per table, one column per scale."""
-    width = 14
-    head = "".join(f"{'scale ' + format(r['scale'], 'g'):>{width}}" for r in results)
-    lines = ["", f"{'':<22}{head}"]
-    medians = [statistics.median(r["wall_s"]) for r in results]
-    lines.append(f"{'wall s (median)':<22}" + "".join(f"{m:>{width}.2f}" for m in medians))
-    lines.append(
-        f"{'peak RSS MB':<22}" + "".join(f"{r['peak_rss_mb']:>{width},.0f}" for r in results)
+def summary(name: str, runs: list[Run], rss: bool = True) -> tuple[str, float, float]:
+    """One report line, and the median wall and CPU microseconds per visitor."""
+    wall = statistics.median(r.wall for r in runs)
+    cpu = statistics.median(r.cpu for r in runs)
+    visitors = runs[-1].visitors
+    memory = f"  peak RSS {max(r.rss_mb for r in runs):,.0f} MB" if rss else ""
+    line = (
+        f"{name:<24} median {wall:6.2f} s (cpu {cpu:6.2f} s)  {visitors:>9,} visitors  "
+        f"{wall / visitors * 1e6:6.2f} us/visitor{memory}  "
+        f"(runs: {', '.join(f'{r.wall:.2f}' for r in runs)})"
     )
-    for table in results[0]["rows"]:
-        rates = "".join(
-            f"{r['rows'][table] / m:>{width},.0f}" for r, m in zip(results, medians, strict=True)
-        )
-        lines.append(f"{table + ' rows/s':<22}{rates}")
-    worst = max(r["peak_rss_mb"] for r in results)
-    verdict = "within" if worst <= RSS_BUDGET_MB else "OVER"
-    lines.append(f"peak RSS {worst:,.0f} MB: {verdict} the {RSS_BUDGET_MB:,} MB budget")
-    return lines
-
-
-def default_runs(scale: float) -> int:
-    """Runs per scale when not given: fewer as a run gets longer."""
-    return 5 if scale <= 1 else 3 if scale <= 10 else 1
+    return line, wall / visitors * 1e6, cpu / visitors * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,27 +145,56 @@ def main(argv: list[str] | None = None) -> int:
         Exit status.
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="engine runs per setting (5)")
+    parser.add_argument("--anchor-runs", type=int, default=3, help="anchor runs (3)")
+    parser.add_argument("--scale", type=float, default=1.0, help="engine scale (1)")
+    parser.add_argument("--anchor-scale", type=float, default=1.0, help="anchor scale (1)")
     parser.add_argument(
-        "--scales", default="1,10,100", help="comma-separated scales (default 1,10,100)"
+        "--workers", default="", help="engine --workers values, comma-separated (default: its own)"
     )
-    parser.add_argument(
-        "--runs", type=int, help="runs per scale (default: 5, 3 above 1x, 1 above 10x)"
-    )
-    parser.add_argument("--workers", type=int, default=1, help="day-writing processes")
-    parser.add_argument("--tmp-dir", help="parent directory of the temporary data roots")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--anchor", help="path of seed_generator.py (default: found by location)")
+    parser.add_argument("--tmp-dir", help="parent directory of the temporary output")
     args = parser.parse_args(argv)
-    scales = [float(s) for s in args.scales.split(",") if s.strip()]
-    if args.worker:
-        runs = args.runs or default_runs(scales[0])
-        print(json.dumps(worker(scales[0], runs, args.workers, args.tmp_dir)))
-        return 0
-    results = []
-    for scale in scales:
-        runs = args.runs or default_runs(scale)
-        print(f"scale {scale:g}: {runs} runs ...", file=sys.stderr, flush=True)
-        results.append(run_scale(scale, runs, args.workers, args.tmp_dir))
-    print(report(results))
+    settings: list[int | None] = [int(w) for w in args.workers.split(",") if w.strip()] or [None]
+    anchor = find_anchor(args.anchor)
+    if anchor is not None and not anchor.is_file():
+        raise SystemExit(f"--anchor={anchor}: no such file")
+
+    runs: dict[int | None, list[Run]] = {w: [] for w in settings}
+    anchor_runs: list[Run] = []
+    rounds = max(args.runs, args.anchor_runs if anchor else 0)
+    for i in range(rounds):
+        print(f"round {i + 1}/{rounds} ...", file=sys.stderr, flush=True)
+        for w in settings:
+            if i < args.runs:
+                runs[w].append(engine_run(args.scale, w, args.tmp_dir))
+        if anchor is not None and i < args.anchor_runs:
+            anchor_runs.append(anchor_run(anchor, args.anchor_scale, args.tmp_dir))
+
+    lines = [
+        f"whole-process runs, default scenario from {START_DATE}, seed 42, engine x{args.scale:g}"
+    ]
+    engine_us = {}
+    for w in settings:
+        name = f"engine (--workers {w})" if w is not None else "engine (default workers)"
+        line, *engine_us[w] = summary(name, runs[w])
+        lines.append(line)
+    if anchor is not None and args.anchor_runs < 1:
+        lines.append("anchor not run (--anchor-runs 0): speed-up not measured")
+    elif anchor is None:
+        where = " or ".join(str(p.parent) for p in ANCHOR_CANDIDATES)
+        lines.append(f"anchor not found ({where}): speed-up not measured")
+    else:
+        name = f"seed_generator x{args.anchor_scale:g}"
+        line, anchor_wall_us, anchor_cpu_us = summary(name, anchor_runs, rss=False)
+        lines.append(line)
+        for w, (wall_us, cpu_us) in engine_us.items():
+            label = f"--workers {w}" if w is not None else "default workers"
+            lines.append(
+                f"speed-up per visitor ({label}): {anchor_wall_us / wall_us:.1f}x wall "
+                f"(CPU time: {anchor_cpu_us / cpu_us:.1f}x)"
+            )
+    print("\n".join(lines))
     return 0
 
 

@@ -92,6 +92,9 @@ def test_start_date_defaults_to_21_days_before_today(tmp_path, capsys, monkeypat
         (["--start-date", "2026-13-01"], "--start-date=2026-13-01: unparseable date"),
         (["--start-date", "yesterday"], "--start-date=yesterday: unparseable date"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--start-date", "9999-12-25"], "--start-date=9999-12-25: the scenario's 21 days"),
+        (["--start-date", "9999-12-10"], "must be between 1000-01-02 and 9999-12-05"),
+        (["--start-date", "0001-01-01"], "--start-date=0001-01-01: the scenario's 21 days"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, message):

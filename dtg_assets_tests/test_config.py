@@ -228,6 +228,44 @@ def test_unparseable_date(value: str):
     assert repr(value) in message and "YYYY-MM-DD" in message
 
 
+# The default scenario: 21 days, stale_data moving events up to 1 day back, transactions
+# landing up to 6 days after their batch's day (24 h + 99 s + 14 min + 23 h + 4 d + 1439 min).
+@pytest.mark.parametrize(
+    "value", ["9999-12-25", "9999-12-10", "9999-12-06", "0001-01-01", "0999-12-31", "1000-01-01"]
+)
+def test_a_scenario_must_fit_four_digit_years(value: str):
+    with pytest.raises(ValidationError) as exc:
+        ScenarioConfig(start_date=value)
+    loc, message = single_error(exc)
+    assert loc == ""
+    assert f"start_date={value}:" in message
+    assert "1000-01-01..9999-12-31" in message
+    assert "must be between 1000-01-02 and 9999-12-05" in message
+
+
+@pytest.mark.parametrize("value", ["1000-01-02", "9999-12-05"])
+def test_the_calendar_ends_are_accepted(value: str):
+    assert ScenarioConfig(start_date=value).start_date.isoformat() == value
+
+
+def test_the_allowed_dates_follow_the_lags_and_the_stale_delay():
+    # Transactions up to 31 days + 1439 min after the account: 33 days past the batch's day;
+    # no stale_data in the schedule, so nothing lands before the first day.
+    config = {
+        "funnel": {"transaction_lag_days": {"low": 1, "high": 31}},
+        "live_schedule": [{"visitors": 10}],
+        "historical_days": 1,
+        "live_days": 1,
+    }
+    assert ScenarioConfig(start_date="1000-01-01", **config).event_margins == (0, 33)
+    ScenarioConfig(start_date="9999-11-27", **config)
+    with pytest.raises(ValidationError, match="between 1000-01-01 and 9999-11-27"):
+        ScenarioConfig(start_date="9999-11-28", **config)
+    stale = {"anomalies": {"stale_data": {"delay_hours": 49}}}
+    with pytest.raises(ValidationError, match="between 1000-01-04 and 9999-12-05"):
+        ScenarioConfig(start_date="1000-01-03", **stale)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "loc"),
     [

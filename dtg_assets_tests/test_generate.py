@@ -9,6 +9,7 @@ batch with its normal twin, recomputed here from the data alone.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -96,6 +97,29 @@ def test_every_row_carries_batch_id_and_ingested_at(normal_batch, anomaly_batch)
             assert pc.all(pc.equal(t.column("batch_id"), out.plan.batch_id)).as_py()
             assert (column(t, "ingested_at") == ingested).all()
     assert stale_plan.ingested_at.timestamp() == stale_plan.start.timestamp() + 100
+
+
+def test_ingested_at_is_exactly_100_s_after_a_sub_second_batch_start():
+    # 7 batches a day are 12 h / 3.5 apart: 3 h 25 min 42.857142 s, not whole seconds.
+    config = ScenarioConfig(
+        start_date=START,
+        historical_days=0,
+        live_days=1,
+        live_schedule=[{"visitors": 500}] * 6 + [{"anomaly": "stale_data", "visitors": 500}],
+    )
+    plans = plan_day(config, config.start_date)
+    assert plans[1].start.microsecond == 857_142
+    for plan in plans:
+        out = generate_batch(config, plan)
+        start_us = (plan.start - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(
+            microseconds=1
+        )
+        assert plan.ingested_at - plan.start == dt.timedelta(seconds=100)
+        for table in TABLES:
+            ingested = column(out.tables[table], "ingested_at")
+            assert ingested.size == out.tables[table].num_rows
+            assert (ingested == start_us + 100 * US).all(), (plan.batch_id, table)
+        assert out.tables["visitor_events"].column("ingested_at")[0].as_py() == plan.ingested_at
 
 
 def test_ids_are_unique_uuid4(normal_batch):

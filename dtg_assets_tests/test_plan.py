@@ -168,3 +168,16 @@ def test_batch_prefix_matches_the_day_batch_ids(config: ScenarioConfig):
         prefix = batch_prefix(window, day)
         assert all(p.batch_id.startswith(prefix) for p in plan_day(config, day))
     assert batch_prefix("live", dt.date(2026, 11, 20)) == "live-20261120-"
+
+
+def test_a_live_day_whose_events_would_pass_9999_is_refused():
+    config = ScenarioConfig(start_date="9999-12-05")
+    # The scenario's last day lands transactions on 9999-12-31; the open-ended live window
+    # ends there too.
+    assert plan_day(config, dt.date(9999, 12, 25), Window.LIVE)[-1].batch_id == (
+        "live-99991225-2100"
+    )
+    with pytest.raises(ValueError, match=r"day 9999-12-26: .*9999-12-25 are allowed"):
+        plan_day(config, dt.date(9999, 12, 26), Window.LIVE)
+    with pytest.raises(ValueError, match=r"day 9999-12-31: "):
+        plan_day(config, dt.date(9999, 12, 31), Window.LIVE)

@@ -135,3 +135,12 @@ def test_parallel_workers_write_the_same_bytes(small_config, small_run, tmp_path
             assert a.read() == b.read(), name
     plans = [p for d, w in scenario_days(small_config) for p in plan_day(small_config, d, w)]
     assert sorted(p.batch_id for p in seen) == sorted(p.batch_id for p in plans)
+
+
+def test_a_scenario_at_the_end_of_the_calendar_lands_up_to_9999_12_31(tmp_path):
+    config = ScenarioConfig(start_date="9999-12-05", scale=0.05)
+    results = run_scenario(config, str(tmp_path))
+    assert results[-1].day == dt.date(9999, 12, 25)
+    dates = sorted(p.name for p in (tmp_path / "landing" / "transactions").iterdir())
+    assert dates[-1] <= "date=9999-12-31" and dates[0] >= "date=9999-12-05"
+    assert summarize(results).tables["transactions"].rows > 0

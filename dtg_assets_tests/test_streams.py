@@ -6,6 +6,7 @@ import re
 import uuid
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from faker import Faker
 
@@ -16,6 +17,7 @@ from dtg_assets.simulation.streams import (
     fixed_width_strings,
     random_bytes,
     stream,
+    string_array,
     uuid4_strings,
 )
 
@@ -98,6 +100,19 @@ def test_value_pools_come_from_seeded_faker():
     assert len(cities) == len(set(cities)) > 100
 
 
+@pytest.mark.parametrize("seed", [0, 7, 42, 2**63 - 1])
+def test_value_pools_equal_those_of_a_full_seeded_faker(seed):
+    # The pools load only the providers they use: the same draws as Faker("en_US") makes.
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    address = fake.factories[0].provider("faker.providers.address")
+    pools = value_pools.__wrapped__(seed)
+    assert pools.words.to_pylist() == sorted({w.upper() for w in fake.get_words_list()})
+    assert pools.cities.to_pylist() == list(dict.fromkeys(fake.city() for _ in range(1000)))
+    assert pools.countries.to_pylist() == list(address.countries)
+    assert pools.states.to_pylist() == list(address.states_abbr)
+
+
 def test_value_pools_are_reproducible_per_seed():
     # Bypass the per-process cache to prove Faker itself is seeded.
     fresh = value_pools.__wrapped__(42)
@@ -118,3 +133,10 @@ def test_random_bytes_equal_generator_bytes_and_leave_the_same_state(rows):
     # Same state, including numpy's buffered half of a 64-bit draw (used by 32-bit draws).
     assert ours.bit_generator.state == theirs.bit_generator.state
     assert np.array_equal(ours.integers(0, 10, 5), theirs.integers(0, 10, 5))
+
+
+def test_string_array_equals_pyarrow_s_own():
+    values = ["landing", "", "rejected - under age", "ünïcode"]
+    built = string_array(values)
+    assert built.equals(pa.array(values, pa.string()))
+    assert built.null_count == 0 and len(string_array([])) == 0

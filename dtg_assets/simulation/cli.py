@@ -1,14 +1,17 @@
 """The command for users without Dagster: ``python -m dtg_assets.simulation generate``.
 
-``generate --data-root DIR [--start-date YYYY-MM-DD] [--seed N] [--scale F]`` writes the whole
-default scenario (landing zone and ground truth) under the data root and prints a per-table
-summary. The start date defaults to 21 days before today (UTC) and the seed to 42, as in the
+``generate --data-root DIR [--start-date YYYY-MM-DD] [--seed N] [--scale F] [--workers N]``
+writes the whole default scenario (landing zone and ground truth) under the data root and
+prints a per-table summary, writing days in up to two forked processes (same bytes for any
+``--workers``). The start date defaults to 21 days before today (UTC) and the seed to 42, as in the
 original notebook. On a terminal a progress bar (batches, rows/s, ETA) is drawn on stderr;
 when stderr is not a terminal nothing is drawn. The data root is checked writable (object
 stores: credentials and endpoint from the ``AWS_*`` environment variables) before anything is
 generated. Every invalid argument ends the command with exit status 2 and a single line naming
 the option, the value and what is allowed; a failure while writing ends it with status 1 and a
-single line. Installed as the ``dtg-simulate`` console script too.
+single line. Ctrl-C (exit status 130) and ``SIGTERM`` (143) stop the command and its workers
+promptly, with one line: the days already written are complete, the day in progress is
+abandoned (its temporaries deleted). Installed as the ``dtg-simulate`` console script too.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 import time
 from typing import NoReturn
@@ -26,11 +30,20 @@ from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.errors import format_validation_error
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import BatchPlan
+from dtg_assets.simulation.process import (
+    StopSignals,
+    Terminated,
+    default_workers,
+    keep_pandas_out,
+)
 from dtg_assets.simulation.progress import ProgressBar
 from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.scenario import format_summary, run_scenario, summarize
+from dtg_assets.simulation.workers import WorkerDiedError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The shell's convention for a command ended by a signal: 128 + its number.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 
 class UsageError(Exception):
@@ -87,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="processes writing days at once; same data for any value (default: 1)",
+        default=default_workers(),
+        help="processes writing days at once; same data for any value "
+        "(default: %(default)s, the CPUs up to 2)",
     )
     gen.add_argument(
         "-v",
@@ -123,11 +137,12 @@ def _print_batch(plan: BatchPlan, counts: dict[str, int]) -> None:
     print(f"{plan.batch_id}: {rows}", file=sys.stderr, flush=True)
 
 
-def generate(args: argparse.Namespace) -> int:
+def generate(args: argparse.Namespace, stop: StopSignals | None = None) -> int:
     """Run ``generate``: write the scenario and print its summary.
 
     Args:
         args: Parsed command line.
+        stop: The signals received, checked after each landed batch.
 
     Returns:
         The exit status.
@@ -154,17 +169,31 @@ def generate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     bar = None if args.verbose else ProgressBar(config)
     try:
-        progress = _print_batch if bar is None else bar
+        show = _print_batch if bar is None else bar
+
+        def progress(plan: BatchPlan, counts: dict[str, int]) -> None:
+            show(plan, counts)
+            if stop is not None:
+                stop.check()
+
         results = run_scenario(config, args.data_root, progress=progress, workers=args.workers)
-    except (OSError, ValueError, ImportError) as exc:
-        if bar is not None:
-            bar.close()
+    except (OSError, ValueError, ImportError, WorkerDiedError) as exc:
         message = exc.why if isinstance(exc, DataRootError) else str(exc)
         message = " ".join(message.split()) or type(exc).__name__
         print(f"error: cannot write the scenario to {args.data_root}: {message}", file=sys.stderr)
         return EXIT_FAILED
-    if bar is not None:
-        bar.close()
+    except (KeyboardInterrupt, Terminated) as exc:
+        # The day in progress was abandoned (its temporaries deleted) and any workers stopped.
+        name = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        print(
+            f"error: interrupted ({name}); the days already written are complete, "
+            "the day in progress was not written",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    finally:
+        if bar is not None:
+            bar.close()
     print(format_summary(summarize(results), time.perf_counter() - started))
     return EXIT_OK
 
@@ -178,12 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status: 0 on success, 1 if writing failed, 2 for invalid arguments.
     """
+    keep_pandas_out()
     parser = build_parser()
+    stop = StopSignals()
+    previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         args = parser.parse_args(argv)
-        return generate(args)
+        return generate(args, stop)
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc} (see --help)", file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except (KeyboardInterrupt, Terminated) as exc:  # before or after writing: nothing to undo
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

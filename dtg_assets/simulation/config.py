@@ -16,6 +16,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dtg_assets.simulation.dates import ALLOWED, allowed_range, days_after, days_before, describe
+
 MAX_BATCH_VISITORS = 50_000_000
 # Batch ids carry the batch's start as HHMM; one batch a minute at most keeps them unique.
 MAX_BATCHES_PER_DAY = 1440
@@ -258,6 +260,26 @@ class ScenarioConfig(StrictModel):
                 f"at most {MAX_BATCH_VISITORS:,} are allowed per batch"
             )
         return self
+
+    @model_validator(mode="after")
+    def _dates_in_calendar(self) -> Self:
+        before, after = self.event_margins
+        days = self.historical_days + self.live_days
+        lowest, highest = allowed_range(before, days, after)
+        if not lowest <= self.start_date.toordinal() <= highest:
+            raise ValueError(
+                f"start_date={self.start_date.isoformat()}: the scenario's {days} days, and the "
+                f"events landing up to {before} day(s) before and {after} after them, must use "
+                f"dates with four-digit years ({ALLOWED}), so the start date must be between "
+                f"{describe(lowest)} and {describe(highest)}"
+            )
+        return self
+
+    @property
+    def event_margins(self) -> tuple[int, int]:
+        """Days before and after a batch's day its events can land on (see :mod:`.dates`)."""
+        scheduled = [b.anomaly for b in self.live_schedule if b.anomaly is not None]
+        return days_before(self.anomalies, scheduled), days_after(self.funnel)
 
     @property
     def live_start(self) -> dt.date:

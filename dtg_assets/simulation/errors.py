@@ -44,6 +44,12 @@ def format_validation_error(
             loc[0] = names.get(loc[0], loc[0])
         path = ".".join(p for p in (prefix, *loc) if p)
         message = item["msg"].removeprefix("Value error, ")
+        if not loc:
+            # Model-wide checks name their field as "<field>=<value>: ...": name it as the
+            # caller does (e.g. --start-date).
+            named, sep, rest = message.partition("=")
+            if sep and named in names:
+                message = f"{names[named]}={rest}"
         value = item.get("input")
         shown = value if isinstance(value, str | int | float) and loc else None
         if shown is not None:

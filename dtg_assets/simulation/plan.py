@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from dtg_assets.simulation.config import AnomalyType, ScenarioConfig
+from dtg_assets.simulation.dates import check_day
 from dtg_assets.simulation.layout import Window, batch_prefix
 from dtg_assets.simulation.layout import batch_id as make_batch_id
 
@@ -126,7 +127,8 @@ def plan_day(
         The day's batches in start order.
 
     Raises:
-        ValueError: If the day does not belong to the requested window.
+        ValueError: If the day does not belong to the requested window, or is a live day so
+            far past the scenario that its events would land after 9999-12-31.
     """
     if window is None:
         window = window_of(config, day)
@@ -140,6 +142,8 @@ def plan_day(
         raise ValueError(
             f"day {day.isoformat()} is not live: live days start on {config.live_start.isoformat()}"
         )
+    before, after = config.event_margins
+    check_day(day, after, before if window is Window.LIVE else 0)
     midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     if window is Window.HISTORICAL:
         specs = [(None, config.historical_visitors)]

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import multiprocessing
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from fsspec.implementations.memory import MemoryFileSystem
@@ -23,6 +21,7 @@ from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import DayResult, LandingZone, ProgressCallback
 from dtg_assets.simulation.plan import Window, plan_day, scenario_days, window_of
 from dtg_assets.simulation.schemas import TABLES
+from dtg_assets.simulation.workers import write_days_in_parallel
 
 DaySpec = dt.date | tuple[dt.date, Window | str]
 
@@ -67,16 +66,6 @@ def run_scenario(
     return _write_days_in_parallel(config, zone, pairs, progress, storage_options, workers)
 
 
-def _write_day(
-    config: ScenarioConfig,
-    data_root: str,
-    storage_options: dict | None,
-    day: dt.date,
-    window: Window | str,
-) -> DayResult:
-    return LandingZone(data_root, storage_options).write_day(config, day, window)
-
-
 def _write_days_in_parallel(
     config: ScenarioConfig,
     zone: LandingZone,
@@ -88,20 +77,13 @@ def _write_days_in_parallel(
     plans = [plan_day(config, d, w) for d, w in pairs]
     # Biggest days first, so no worker is left with a big day at the end.
     order = sorted(range(len(pairs)), key=lambda i: -sum(p.visitors for p in plans[i]))
-    # fork reuses this process's imports and Faker pools; spawn would re-import per worker.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    results: list[DayResult | None] = [None] * len(pairs)
-    with ProcessPoolExecutor(min(workers, len(pairs)), mp_context=context) as pool:
-        futures = {
-            pool.submit(_write_day, config, zone.uri, storage_options, *pairs[i]): i for i in order
-        }
-        for future, i in futures.items():
-            results[i] = future.result()
-            if progress is not None:
-                for plan, row in zip(plans[i], results[i].manifest.to_pylist(), strict=True):
-                    progress(plan, {t: row[f"rows_{t}"] for t in TABLES})
-    return [r for r in results if r is not None]
+
+    def on_day(index: int, result: DayResult) -> None:
+        if progress is not None:
+            for plan, row in zip(plans[index], result.manifest.to_pylist(), strict=True):
+                progress(plan, {t: row[f"rows_{t}"] for t in TABLES})
+
+    return write_days_in_parallel(config, zone, pairs, order, workers, on_day, storage_options)
 
 
 @dataclass(frozen=True)

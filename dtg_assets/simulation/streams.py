@@ -8,6 +8,8 @@ strings are made in bulk from a stream's random bytes, without a Python loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pyarrow as pa
 
@@ -123,6 +125,26 @@ def fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
     offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)
     data = np.ascontiguousarray(chars)
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def string_array(values: Sequence[str]) -> pa.StringArray:
+    """A string array of a few Python strings, built from its buffers.
+
+    ``pa.array`` would do, but its first call in a process imports pandas (about 0.3 s) to
+    look for pandas objects; module-level constants use this instead.
+
+    Args:
+        values: The strings.
+
+    Returns:
+        The array, without nulls.
+    """
+    data = [v.encode() for v in values]
+    offsets = np.zeros(len(data) + 1, np.int32)
+    np.cumsum([len(b) for b in data], out=offsets[1:])
+    return pa.StringArray.from_buffers(
+        len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data))
+    )
 
 
 def constant_strings(value: str, n: int) -> pa.StringArray:

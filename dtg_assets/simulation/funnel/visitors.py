@@ -1,0 +1,111 @@
+"""Visitor events of a chunk: one event per visitor, the root of the funnel.
+
+Every column is drawn for every visitor whatever the anomaly, so the anomalous batch and its
+twin share every visitor: ``null_burst`` blanks campaign ids, ``traffic_spike`` turns most
+sessions into sub-second bot sessions (and adds visitors in a segment of their own), and
+``stale_data`` moves every timestamp back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dtg_assets.simulation.config import AnomalyType
+from dtg_assets.simulation.funnel.context import US_PER_S, ChunkContext, timestamps
+from dtg_assets.simulation.labels import TableDiff
+from dtg_assets.simulation.streams import random_bytes, string_array, uuid4_strings
+
+EVENT_TYPES = string_array(["landing", "scroll", "apply_click", "view_pricing"])
+DEVICE_TYPES = string_array(["mobile", "desktop", "tablet"])
+GEOS = string_array(["USA", "UK", "IND", "CA"])
+
+
+@dataclass(frozen=True)
+class Visitors:
+    """A chunk's visitor events and what applications need of them.
+
+    Attributes:
+        table: The landing rows.
+        ids: Visitor ids, one per visitor of the chunk.
+        ts: Event times (microseconds, as landed: stale-shifted for ``stale_data``).
+        diff: Comparison with the twin (None for a normal batch).
+    """
+
+    table: pa.Table
+    ids: pa.StringArray
+    ts: np.ndarray
+    diff: TableDiff | None
+
+
+def generate_visitors(ctx: ChunkContext) -> Visitors:
+    """Draw the chunk's visitor events.
+
+    Args:
+        ctx: The chunk.
+
+    Returns:
+        The events, their ids and times, and their comparison with the twin.
+    """
+    f, n, rng = ctx.funnel, ctx.n, ctx.rng("visitor_events")
+    raw_id = random_bytes(rng, n)
+    event = rng.integers(0, len(EVENT_TYPES), n)
+    word = rng.integers(0, len(ctx.pools.words), n)
+    number = rng.integers(f.campaign_number.low, f.campaign_number.high + 1, n)
+    device = rng.integers(0, len(DEVICE_TYPES), n)
+    geo = rng.integers(0, len(GEOS), n)
+    offset_s = rng.integers(f.visitor_offset_seconds.low, f.visitor_offset_seconds.high + 1, n)
+    duration = np.maximum(
+        f.session_min_seconds, rng.normal(f.session_mean_seconds, f.session_sd_seconds, n)
+    )
+    null_u = rng.random(n)
+    bot_u = rng.random(n)
+    spike = ctx.anomalies.traffic_spike
+    bot_duration = rng.uniform(spike.bot_session_seconds.low, spike.bot_session_seconds.high, n)
+
+    twin_ts = ctx.start_us + offset_s * US_PER_S
+    ts = ctx.stale(twin_ts)
+    null_mask = np.zeros(n, bool)
+    if ctx.anomaly is AnomalyType.NULL_BURST:
+        null_mask = null_u < ctx.anomalies.null_burst.null_rate
+    twin_duration = duration
+    if ctx.anomaly is AnomalyType.TRAFFIC_SPIKE:
+        duration = np.where(bot_u < spike.bot_rate, bot_duration, duration)
+
+    ids = uuid4_strings(raw_id)
+    campaign = pc.binary_join_element_wise(
+        ctx.pools.words.take(word), pa.array(number).cast(pa.string()), ""
+    )
+    if null_mask.any():
+        campaign = pc.if_else(pa.array(null_mask), pa.scalar(None, pa.string()), campaign)
+    table = ctx.table(
+        "visitor_events",
+        {
+            "visitor_id": ids,
+            "event_type": EVENT_TYPES.take(event),
+            "campaign_id": campaign,
+            "device_type": DEVICE_TYPES.take(device),
+            "geo": GEOS.take(geo),
+            "timestamp": timestamps(ts),
+            "session_duration": pa.array(duration, pa.float64()),
+        },
+    )
+    diff = None
+    # A normal batch is its own twin: no labels, no masks to compute.
+    if ctx.anomaly is not None:
+        exists = np.ones(n, bool)
+        diff = TableDiff(
+            "visitor_events",
+            ids,
+            twin_exists=exists & ctx.has_twin,
+            exists=exists,
+            modified={
+                "campaign_id": null_mask,
+                "timestamp": ts != twin_ts,
+                "session_duration": duration != twin_duration,
+            },
+        )
+    return Visitors(table=table, ids=ids, ts=ts, diff=diff)
