@@ -3,8 +3,8 @@
 Each run is a fresh process, timed from start to exit (imports, Faker pools, generation and
 writing included), as a user meets them: the engine as ``python -m dtg_assets.simulation
 generate`` of the default scenario, and the original row-by-row generator (kept outside the
-project, ``../shared/anchors/seed_generator.py`` relative to the repository, or
-``/work/shared/anchors``) as ``python seed_generator.py OUTDIR SCALE``, run from its own
+project, ``../shared/anchors/seed_generator.py`` relative to the repository) as
+``python seed_generator.py OUTDIR SCALE``, run from its own
 directory. Runs of the two alternate, so both meet the same load on a shared machine; every
 run writes into a new temporary directory, deleted outside the timing. The report gives the
 median wall time of each, its visitors, and the speed-up per visitor (the two generators write
@@ -40,10 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ANCHOR_CANDIDATES = (
-    REPO.parent / "shared" / "anchors" / "seed_generator.py",
-    Path("/work/shared/anchors/seed_generator.py"),
-)
+ANCHOR_CANDIDATES = (REPO.parent / "shared" / "anchors" / "seed_generator.py",)
 START_DATE = "2026-11-01"
 
 

@@ -32,9 +32,12 @@ def test_nested_fields_are_named_by_their_path_under_a_prefix():
     )
 
 
-def test_model_level_errors_are_their_message_alone():
+def test_model_level_errors_are_their_message_with_the_field_named_as_the_caller_names_it():
+    # Model-wide checks open with "<field>=<value>:"; that field is renamed like any other.
     error = _error(ScenarioConfig, historical_visitors=60_000, scale=1000)
-    assert format_validation_error(error) == (
-        "scale=1000.0 makes a batch of 60,000,000 visitors; at most 50,000,000 are allowed per "
-        "batch"
+    message = (
+        "=1000.0 makes a batch of 60,000,000 visitors; at most 50,000,000 are allowed per batch"
     )
+    assert format_validation_error(error) == f"--scale{message}"
+    assert format_validation_error(error, names={}) == f"scale{message}"
+    assert format_validation_error(error, names={"scale": "DTG_SCALE"}) == f"DTG_SCALE{message}"

@@ -32,7 +32,7 @@ def clean_env(monkeypatch, tmp_path):
         ),
         (["--seed", "-1"], {"DTG_SEED": "7"}, f"--seed='-1' is not a valid seed: {SEED_RANGE}"),
         ([], {"DTG_START_DATE": "01/11/2026"}, "DTG_START_DATE='01/11/2026' is not a date"),
-        (["--start-date", "9999-12-25"], {}, "--start-date='9999-12-25': the scenario would"),
+        (["--start-date", "9999-12-25"], {}, "--start-date=9999-12-25: the scenario's 21 days"),
         (["--scale", "0"], {}, "--scale 0.0 must be > 0"),
     ],
 )

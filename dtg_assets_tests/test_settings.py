@@ -71,5 +71,5 @@ def test_start_dates():
     with pytest.raises(SettingError, match=r"^--start-date='01/11/2026' is not a date; expected"):
         parse_start_date("01/11/2026", "--start-date")
     # The 21 days of the scenario must fit before the end of year 9999.
-    with pytest.raises(SettingError, match=r"^DTG_START_DATE='9999-12-25': .*9999-12-31"):
+    with pytest.raises(SettingError, match=r"^DTG_START_DATE=9999-12-25: .*9999-12-31"):
         parse_start_date("9999-12-25")
