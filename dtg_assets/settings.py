@@ -17,65 +17,30 @@ from pydantic import ValidationError
 
 from dtg_assets.simulation.config import ScenarioConfig, default_start_date
 from dtg_assets.simulation.errors import format_validation_error
+from dtg_assets.simulation.seeds import (
+    MAX_SEED,
+    SEED_ENV,
+    SettingError,
+    check_seed,
+    parse_seed,
+)
 
-SEED_ENV = "DTG_SEED"
+__all__ = [
+    "MAX_SEED",
+    "SEED_ENV",
+    "SettingError",
+    "check_seed",
+    "env_data_root",
+    "env_seed",
+    "env_start_date",
+    "parse_seed",
+    "parse_start_date",
+]
+
 START_DATE_ENV = "DTG_START_DATE"
 DATA_ROOT_ENV = "DTG_DATA_ROOT"
 DEFAULT_SEED = 42
 DEFAULT_DATA_ROOT = "./data"
-# The engine's range (ScenarioConfig.seed): a numpy seed of 63 bits.
-MAX_SEED = 2**63 - 1
-
-
-class SettingError(ValueError):
-    """A setting with an invalid value; the message is one line naming it and what is allowed."""
-
-
-def parse_seed(raw: str, source: str = SEED_ENV) -> int:
-    """Parse a seed written in ASCII digits, within the engine's range.
-
-    ``str.isdigit`` and ``int`` accept other scripts' digits (``²``, ``٣``), so only the ASCII
-    digits 0-9 are allowed: the value must read the same to a person and to the program.
-
-    Args:
-        raw: The text, e.g. the value of ``DTG_SEED`` (surrounding blanks are ignored).
-        source: How the setting is named in the message (``DTG_SEED``, ``--seed``).
-
-    Returns:
-        The seed.
-
-    Raises:
-        SettingError: If it is not a whole number from 0 to 2**63-1.
-    """
-    text = raw.strip()
-    if text and text.isascii() and text.isdigit() and int(text) <= MAX_SEED:
-        return int(text)
-    raise SettingError(_seed_message(source, raw))
-
-
-def check_seed(value: int, source: str = "seed") -> int:
-    """Check a seed given as a number (e.g. in run config) against the engine's range.
-
-    Args:
-        value: The seed.
-        source: How the setting is named in the message.
-
-    Returns:
-        The seed.
-
-    Raises:
-        SettingError: If it is outside 0..2**63-1.
-    """
-    if 0 <= value <= MAX_SEED:
-        return value
-    raise SettingError(_seed_message(source, value))
-
-
-def _seed_message(source: str, value: object) -> str:
-    return (
-        f"{source}={value!r} is not a valid seed: expected a whole number from 0 to {MAX_SEED} "
-        "in the digits 0-9"
-    )
 
 
 def parse_start_date(raw: str, source: str = START_DATE_ENV) -> dt.date:

@@ -20,6 +20,8 @@ from dtg_assets.simulation.schemas import TABLES
 START = "2026-02-01"
 SCALE = 0.02
 
+SEED_RANGE = "expected a whole number from 0 to 9223372036854775807 in the digits 0-9"
+
 
 def expected_visitors(config: ScenarioConfig) -> int:
     """Visitors the scenario lands: each batch's scaled count, spikes multiplied."""
@@ -83,8 +85,10 @@ def test_start_date_defaults_to_21_days_before_today(tmp_path, capsys, monkeypat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--seed", "-1"], "--seed=-1: Input should be greater than or equal to 0"),
-        (["--seed", "abc"], "argument --seed: invalid int value: 'abc'"),
+        (["--seed", "-1"], f"--seed='-1' is not a valid seed: {SEED_RANGE}"),
+        (["--seed", "abc"], f"--seed='abc' is not a valid seed: {SEED_RANGE}"),
+        (["--seed", "٣"], f"--seed='٣' is not a valid seed: {SEED_RANGE}"),
+        (["--seed", str(2**63)], f"--seed='{2**63}' is not a valid seed: {SEED_RANGE}"),
         (["--scale", "0"], "--scale=0.0: Input should be greater than 0"),
         (["--scale", "-2"], "--scale=-2.0: Input should be greater than 0"),
         (["--scale", "nan"], "argument --scale: 'nan' is not a finite number"),
@@ -161,7 +165,7 @@ def test_module_reports_a_bad_argument_without_traceback(tmp_path):
     done = run_module("generate", "--data-root", str(tmp_path), "--seed", "-5")
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        "python -m dtg_assets.simulation: error: "
-        "--seed=-5: Input should be greater than or equal to 0 (see --help)"
+        f"python -m dtg_assets.simulation: error: --seed='-5' is not a valid seed: {SEED_RANGE} "
+        "(see --help)"
     ]
     assert "Traceback" not in done.stderr

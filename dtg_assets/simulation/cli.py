@@ -39,6 +39,7 @@ from dtg_assets.simulation.process import (
 from dtg_assets.simulation.progress import ProgressBar
 from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.scenario import format_summary, run_scenario, summarize
+from dtg_assets.simulation.seeds import SettingError, parse_seed
 from dtg_assets.simulation.workers import WorkerDiedError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="first historical day (default: 21 days before today, UTC)",
     )
-    gen.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    gen.add_argument("--seed", default="42", help="random seed, 0 to 2**63-1 (default: 42)")
     gen.add_argument(
         "--scale",
         type=_finite_float,
@@ -114,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> ScenarioConfig:
-    fields: dict = {"seed": args.seed, "scale": args.scale}
+    try:
+        seed = parse_seed(args.seed, "--seed")  # the same rule and message as DTG_SEED
+    except SettingError as exc:
+        raise UsageError(str(exc)) from None
+    fields: dict = {"seed": seed, "scale": args.scale}
     if args.start_date is not None:
         fields["start_date"] = args.start_date
     try:
