@@ -434,3 +434,28 @@ def test_the_same_day_under_another_date_range_lands_the_same_names_and_bytes(
     other = tmp_path / "other"
     LandingZone(str(other)).write_day(longer, LIVE_DAY)
     assert contents(tree(other)) == contents(of_day(tree(root), "live", LIVE_DAY))
+
+
+def test_a_historical_day_under_other_anomaly_parameters_lands_the_same_names_and_bytes(
+    tmp_path, small_config
+):
+    # Its one batch is normal: anomaly strengths cannot change it, so they must not rename it
+    # either (a streaming reader would take renamed files for new data).
+    day = small_config.start_date
+    stronger = ScenarioConfig.model_validate(
+        {
+            **small_config.model_dump(),
+            "anomalies": {
+                "null_burst": {"null_rate": 0.9},
+                "traffic_spike": {"visitor_multiplier": 5.0},
+                "fraud_spike": {"rate": 0.5},
+                "stale_data": {"delay_hours": 20.0},
+            },
+        }
+    )
+    assert layout.config_hash(stronger, "live") != layout.config_hash(small_config, "live")
+    first, second = tmp_path / "first", tmp_path / "second"
+    LandingZone(str(first)).write_day(small_config, day, Window.HISTORICAL)
+    LandingZone(str(second)).write_day(stronger, day, Window.HISTORICAL)
+    assert contents(tree(first)) == contents(tree(second))
+    assert any(path.startswith("landing/") for path in contents(tree(first)))

@@ -92,7 +92,9 @@ def content_config(config: ScenarioConfig, window: Window | str) -> dict:
     """The part of a scenario that determines the bytes of a window's day.
 
     The date range (start date, numbers of days) is left out: the same day written under a
-    scenario starting on another date is the same data.
+    scenario starting on another date is the same data. So are, for a historical day, the live
+    schedule and the anomaly parameters: its one batch is normal, and another anomaly strength
+    must not rename (to a streaming reader: re-deliver) fourteen days of identical history.
 
     Args:
         config: The scenario.
@@ -102,8 +104,10 @@ def content_config(config: ScenarioConfig, window: Window | str) -> dict:
         A JSON-ready dict.
     """
     window = Window(window)
-    days = "live_schedule" if window is Window.LIVE else "historical_visitors"
-    fields = {"seed", "scale", "funnel", "anomalies", days}
+    if window is Window.LIVE:
+        fields = {"seed", "scale", "funnel", "anomalies", "live_schedule"}
+    else:
+        fields = {"seed", "scale", "funnel", "historical_visitors"}
     return {"window": window.value, **config.model_dump(mode="json", include=fields)}
 
 
