@@ -247,6 +247,16 @@ def test_launch_validation_accepts_partial_typed_overrides():
     )
 
 
+def _run_live(run_config: dict) -> dg.ExecuteInProcessResult:
+    """The live landing of one day with a run config, in process, failures kept in the result."""
+    return defs.resolve_job_def("live_job").execute_in_process(
+        run_config=run_config,
+        partition_key=LIVE_DAY.isoformat(),
+        asset_selection=LIVE_LANDING,
+        raise_on_error=False,
+    )
+
+
 def test_out_of_range_values_pass_the_schema_but_fail_the_run_start_in_one_line(
     monkeypatch, tmp_path
 ):
@@ -259,12 +269,7 @@ def test_out_of_range_values_pass_the_schema_but_fail_the_run_start_in_one_line(
     _validate(run_config)  # accepted at launch: only types, keys and enums are checked there
     root = tmp_path / "data"
     monkeypatch.setenv("DTG_DATA_ROOT", str(root))
-    result = defs.resolve_job_def("live_job").execute_in_process(
-        run_config=run_config,
-        partition_key=LIVE_DAY.isoformat(),
-        asset_selection=LIVE_LANDING,
-        raise_on_error=False,
-    )
+    result = _run_live(run_config)
     assert not result.success
     [init] = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
     error = init.event_specific_data.error
@@ -404,12 +409,7 @@ def test_every_anomaly_type_is_accepted_by_name():
 
 def _launch(run_config: dict, tmp_path) -> str:
     """Run the live job with a run config; return the run's failure text (it must fail)."""
-    result = defs.resolve_job_def("live_job").execute_in_process(
-        run_config=run_config,
-        partition_key=LIVE_DAY.isoformat(),
-        asset_selection=LIVE_LANDING,
-        raise_on_error=False,
-    )
+    result = _run_live(run_config)
     assert not result.success
     errors = [
         e.event_specific_data.error.to_string()
