@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -39,9 +40,12 @@ from dtg_assets.simulation.reading import (
     read_parquet_files,
     record_files,
 )
-from dtg_assets.simulation.roots import open_filesystem, store_timeout
+from dtg_assets.simulation.roots import check_timeout, local_root, open_filesystem, store_timeout
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLE_SCHEMAS
 from dtg_assets.simulation.storage import Storage
+
+if TYPE_CHECKING:
+    import fsspec
 
 __all__ = [
     "BUFFERED_VISITORS",
@@ -74,10 +78,19 @@ class LandingZone:
         self, root: str, storage_options: dict | None = None, timeout: float | None = None
     ) -> None:
         self.uri = str(root)
-        self.fs, path = open_filesystem(self.uri, storage_options, timeout)
+        path = local_root(self.uri)
+        if path is not None and not storage_options:
+            self.storage = Storage(None, check_timeout(self.uri, timeout))
+        else:
+            fs, path = open_filesystem(self.uri, storage_options, timeout)
+            self.storage = Storage(fs, store_timeout(timeout))
         self.root = path.rstrip("/")
-        self.storage = Storage(self.fs, store_timeout(timeout))
         self._writable = False
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The data root's fsspec filesystem (a local one is only opened when asked for)."""
+        return self.storage.fs
 
     def preflight(self) -> None:
         """Check once that the root can be written; cheap, and done before generating.
@@ -96,7 +109,7 @@ class LandingZone:
 
     def uri_of(self, path: str) -> str:
         """User-facing location of a filesystem path: a plain path locally, else a URI."""
-        if self.fs.protocol in ("file", "local") or "file" in self.fs.protocol:
+        if self.storage.local:
             return path
         return self.fs.unstrip_protocol(path)
 

@@ -15,9 +15,11 @@ import contextlib
 import functools
 import math
 import os
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import fsspec
+if TYPE_CHECKING:
+    import fsspec
 
 
 class DataRootError(OSError):
@@ -113,6 +115,33 @@ def _unknown_scheme(protocol: str) -> str:
     )
 
 
+def local_root(uri: str) -> str | None:
+    """The absolute path of a data root given as a plain local path, else None.
+
+    A plain path (no ``scheme://``, no chained ``a::b`` URL) is the common case, and it needs
+    no fsspec: opening fsspec costs more than a tenth of a second of imports (asyncio among
+    them) on the critical path of every short command. Any URI, ``file://`` included, goes
+    through :func:`open_filesystem`.
+
+    Args:
+        uri: The data root as the user gave it.
+
+    Returns:
+        The absolute, normalised path (``~`` expanded), or None for a URI.
+    """
+    if "://" in uri or "::" in uri or not uri.strip():
+        return None
+    return os.path.abspath(os.path.expanduser(uri))
+
+
+def check_timeout(uri: str, timeout: float | None) -> float:
+    """:func:`store_timeout`, its error naming the data root (:class:`DataRootError`)."""
+    try:
+        return store_timeout(timeout)
+    except ValueError as exc:
+        raise DataRootError(uri, str(exc)) from None
+
+
 def open_filesystem(
     uri: str, options: dict | None = None, timeout: float | None = None
 ) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -138,12 +167,11 @@ def open_filesystem(
         DataRootError: For an unknown scheme, a filesystem package that is not installed or a
             bad timeout.
     """
+    import fsspec
+
     options = dict(options or {})
     protocol = fsspec.core.split_protocol(uri)[0]
-    try:
-        seconds = store_timeout(timeout)
-    except ValueError as exc:
-        raise DataRootError(uri, str(exc)) from None
+    seconds = check_timeout(uri, timeout)
     if protocol in ("s3", "s3a"):
         options.setdefault("use_listings_cache", False)
         with contextlib.suppress(ImportError):  # reported below, by fsspec, with the hint

@@ -15,8 +15,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fsspec.implementations.memory import MemoryFileSystem
-
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import DayResult, LandingZone, ProgressCallback
 from dtg_assets.simulation.plan import Window, plan_day, scenario_days, window_of
@@ -61,7 +59,7 @@ def run_scenario(
         pairs = [d if isinstance(d, tuple) else (d, window_of(config, d)) for d in days]
     zone = LandingZone(data_root, storage_options)
     zone.preflight()  # a bad root fails here, before any day is generated or forked
-    if workers <= 1 or len(pairs) <= 1 or isinstance(zone.fs, MemoryFileSystem):
+    if workers <= 1 or len(pairs) <= 1 or zone.storage.in_memory:
         return zone.write_days(config, pairs, progress)
     return _write_days_in_parallel(config, zone, pairs, progress, storage_options, workers)
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-import fsspec
 import pyarrow as pa
-from fsspec.implementations.local import LocalFileSystem
 
 from dtg_assets.simulation.roots import (
     DEFAULT_STORE_TIMEOUT,
@@ -33,6 +32,9 @@ from dtg_assets.simulation.roots import (
 )
 from dtg_assets.simulation.sinks import BackgroundWriter, ParquetSink, _write_file
 
+if TYPE_CHECKING:
+    import fsspec
+
 # Object stores: no directories, no rename (a copy), whole-object visibility on upload.
 OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl"})
 
@@ -41,17 +43,29 @@ class Storage:
     """File operations on one fsspec filesystem, with a direct path for local disk.
 
     Args:
-        fs: The filesystem the data root lives on.
+        fs: The filesystem the data root lives on; None for the local disk, whose fsspec
+            filesystem is then only opened (and fsspec imported) if something asks for it.
         timeout: Seconds an object-store call may wait (for the preflight's own client).
     """
 
     def __init__(
-        self, fs: fsspec.AbstractFileSystem, timeout: float = DEFAULT_STORE_TIMEOUT
+        self, fs: fsspec.AbstractFileSystem | None = None, timeout: float = DEFAULT_STORE_TIMEOUT
     ) -> None:
-        self.fs, self.timeout = fs, timeout
-        self.local = isinstance(fs, LocalFileSystem)
-        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        self._fs, self.timeout = fs, timeout
+        protocols = set() if fs is None else _protocols(fs)
+        self.local = fs is None or bool(protocols & {"file", "local"})
         self.object_store = bool(protocols & OBJECT_STORE_PROTOCOLS)
+        # A process's own memory: other processes cannot see it.
+        self.in_memory = "memory" in protocols
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem (for the local disk, opened on first use)."""
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
+        return self._fs
 
     def makedirs(self, path: str) -> None:
         """Create a directory and its parents if missing (object stores have none: no-op)."""
@@ -246,3 +260,7 @@ class Storage:
                 if e.name.startswith(name_prefix) and e.name.endswith(suffix) and e.is_file()
             )
         return sorted(found)
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> set[str]:
+    return {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
