@@ -7,6 +7,7 @@ import datetime as dt
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
@@ -159,6 +160,24 @@ def test_module_runs_as_a_subprocess(tmp_path):
     config = ScenarioConfig(start_date=START, scale=0.01)
     assert table_rows(done.stdout)["visitor_events"][0] == expected_visitors(config) == 3_507
     assert len(list((root / "ground_truth" / "labels").iterdir())) == 21
+
+
+def test_console_script_exits_with_the_commands_status(tmp_path):
+    # The installed dtg-simulate goes through cli.run (main, then exit with its status).
+    script = Path(sys.executable).with_name("dtg-simulate")
+    assert script.exists(), "dtg-simulate is not installed beside this Python"
+    bad = subprocess.run(
+        [str(script), "generate", "--data-root", str(tmp_path), "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.splitlines() == [
+        "dtg-simulate: error: --workers=0: must be at least 1 (see --help)"
+    ]
+    assert subprocess.run([str(script), "--help"], capture_output=True, check=False).returncode == 0
 
 
 def test_module_reports_a_bad_argument_without_traceback(tmp_path):

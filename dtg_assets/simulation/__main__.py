@@ -1,5 +1,5 @@
 """``python -m dtg_assets.simulation``: the Dagster-free command line (see :mod:`.cli`)."""
 
-from dtg_assets.simulation.cli import main
+from dtg_assets.simulation.cli import run
 
-raise SystemExit(main())
+run()

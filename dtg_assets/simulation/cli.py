@@ -17,6 +17,7 @@ abandoned (its temporaries deleted). Installed as the ``dtg-simulate`` console s
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import signal
@@ -68,14 +69,20 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+MODULE_PROG = "python -m dtg_assets.simulation"
+
+
+def build_parser(prog: str = MODULE_PROG) -> argparse.ArgumentParser:
     """The command-line parser.
+
+    Args:
+        prog: The command's name in help and errors, as the user typed it.
 
     Returns:
         A parser with the ``generate`` sub-command.
     """
     parser = _Parser(
-        prog="python -m dtg_assets.simulation",
+        prog=prog,
         description="Simulate the DTG credit-card funnel and land it as Parquet.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -203,17 +210,18 @@ def generate(args: argparse.Namespace, stop: StopSignals | None = None) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = MODULE_PROG) -> int:
     """Entry point of ``python -m dtg_assets.simulation`` and ``dtg-simulate``.
 
     Args:
         argv: Arguments (without the program name); ``sys.argv[1:]`` when None.
+        prog: The command's name in help and errors.
 
     Returns:
         The exit status: 0 on success, 1 if writing failed, 2 for invalid arguments.
     """
     keep_pandas_out()
-    parser = build_parser()
+    parser = build_parser(prog)
     stop = StopSignals()
     previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -229,3 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def run() -> NoReturn:
+    """The command's process entry point: :func:`main`, then exit with its status.
+
+    Raises:
+        SystemExit: Always, with the exit status.
+    """
+    invoked = os.path.basename(sys.argv[0])
+    status = main(prog=MODULE_PROG if invoked == "__main__.py" else invoked)
+    # Everything is written and reported. Interpreter shutdown would garbage-collect the few
+    # hundred thousand objects of the imports (numpy, pyarrow, pydantic), a tenth of a second
+    # of a two-second command; frozen, they are left to the process's exit.
+    gc.freeze()
+    sys.exit(status)
