@@ -60,6 +60,10 @@ class BatchPlan:
         """Whether the batch injects ``kind``."""
         return kind in self.anomalies
 
+    def has_name(self, name: str) -> bool:
+        """Whether the batch injects the anomaly named ``name``."""
+        return any(k.value == name for k in self.anomalies)
+
     @property
     def anomaly_label(self) -> str | None:
         """The manifest's ``anomaly``: None, the one name, or the names joined with ``+``."""
