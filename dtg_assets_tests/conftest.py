@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from dtg_assets.simulation.config import AnomalyType, ScenarioConfig
+from dtg_assets.simulation.config import STRUCTURAL_TYPES, AnomalyType, ScenarioConfig
 from dtg_assets.simulation.generate import BatchOutput, generate_batch
 from dtg_assets.simulation.plan import BatchPlan, plan_day
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
@@ -32,11 +32,14 @@ BIG = 200_000
 # Traffic spike planned so the spiked batch has BIG visitors: int(80,000 * 2.5 + 0.5).
 SPIKE_PLANNED = 80_000
 
-# One normal batch, then every anomaly type once (including conversion_drop, which the default
-# schedule does not use).
+# The seven value anomalies of the original model (the structural ones are tested on smaller
+# batches in test_structural.py).
+ORIGINAL_ANOMALIES = [a for a in AnomalyType if a.value not in STRUCTURAL_TYPES]
+# One normal batch, then every original anomaly type once (including conversion_drop, which the
+# default schedule does not use).
 ANOMALY_SCHEDULE = [{"anomaly": None, "visitors": BIG}] + [
     {"anomaly": a.value, "visitors": SPIKE_PLANNED if a is AnomalyType.TRAFFIC_SPIKE else BIG}
-    for a in AnomalyType
+    for a in ORIGINAL_ANOMALIES
 ]
 
 
@@ -91,8 +94,8 @@ def column(table: pa.Table, name: str) -> np.ndarray:
 
 
 def twin_plan(plan: BatchPlan) -> BatchPlan:
-    """The normal twin of a batch: same plan without its anomaly."""
-    return dataclasses.replace(plan, anomaly=None)
+    """The normal twin of a batch: same plan without its anomalies."""
+    return dataclasses.replace(plan, anomaly=None, anomalies=())
 
 
 def _canonical(columns: pa.Array) -> pa.Array:
@@ -301,3 +304,43 @@ def run_checks_only(job_name: str, day, run_config: dict | None = None, instance
         instance=instance,
         raise_on_error=False,
     )
+
+
+# --- the structural anomalies ---------------------------------------------------------------
+MID = 40_000
+# A live day with every new anomaly once (a normal batch after the duplicates receives their
+# replayed copies), then two batches with two anomalies each.
+NEW_SCHEDULE = [
+    {"anomaly": None, "visitors": MID},
+    {"anomaly": "schema_drift", "visitors": MID},
+    {"anomaly": "duplicate_records", "visitors": MID},
+    {"anomaly": None, "visitors": MID},
+    {"anomaly": "orphan_records", "visitors": MID},
+    {"anomaly": "timezone_shift", "visitors": MID},
+    {"anomaly": "distribution_shift", "visitors": MID},
+    {"anomaly": "missing_batch", "visitors": MID},
+    {"anomalies": ["fraud_spike", "timezone_shift"], "visitors": MID},
+    {"anomalies": ["null_burst", "schema_drift"], "visitors": MID},
+]
+
+
+@pytest.fixture(scope="session")
+def new_config() -> ScenarioConfig:
+    """One live day of ``NEW_SCHEDULE`` (40,000 visitors a batch), SPEC funnel defaults."""
+    return ScenarioConfig(
+        start_date=START, historical_days=1, live_days=1, seed=424242, live_schedule=NEW_SCHEDULE
+    )
+
+
+@pytest.fixture(scope="session")
+def new_batch(new_config: ScenarioConfig):
+    """``index -> (plan, batch, twin)`` of ``NEW_SCHEDULE``'s batches, cached."""
+    plans = plan_day(new_config, START + dt.timedelta(days=1))
+
+    @functools.cache
+    def get(index: int) -> tuple[BatchPlan, BatchOutput, BatchOutput]:
+        plan = plans[index]
+        twin = generate_batch(new_config, twin_plan(plan))
+        return plan, generate_batch(new_config, plan), twin
+
+    return get

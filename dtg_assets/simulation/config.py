@@ -1,32 +1,85 @@
 """Strict pydantic configuration of the funnel simulator.
 
-Every number of ``shared/SPEC.md`` is a default here: funnel rates and distribution bounds
-(:class:`FunnelParams`), the parameters of each anomaly (:class:`AnomalyParams`), the live
-intra-day batch schedule (:class:`BatchSpec`) and the scenario around them
-(:class:`ScenarioConfig`). All models forbid unknown keys and validate at construction, so a bad
-value fails before anything is generated or written, with a message naming the field, the value
-and what is allowed.
+Every number of the funnel model is a default here: funnel rates and distribution bounds
+(:class:`FunnelParams`), the parameters of each anomaly (:class:`AnomalyParams`, in
+:mod:`.anomaly_params`), the live intra-day batch schedule (:class:`BatchSpec`), the named
+presets and the scenario around them (:class:`ScenarioConfig`). All models forbid unknown keys
+and validate at construction, so a bad value fails before anything is generated or written, with
+a message naming the field, the value and what is allowed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from dtg_assets.simulation.anomaly_params import (
+    DRIFT_PROTECTED,
+    AgeErrorParams,
+    AnomalyParams,
+    ConversionDropParams,
+    DistributionShiftParams,
+    DriftKind,
+    DuplicateRecordsParams,
+    FraudSpikeParams,
+    LimitSpikeParams,
+    MissingBatchParams,
+    NullBurstParams,
+    OrphanRecordsParams,
+    SchemaDriftParams,
+    StaleDataParams,
+    TimezoneShiftParams,
+    TrafficSpikeParams,
+)
 from dtg_assets.simulation.dates import ALLOWED, allowed_range, days_after, days_before, describe
+from dtg_assets.simulation.models import FloatRange, IntRange, Probability, StrictModel
+
+# Re-exported: the configuration's models are importable from here, as they always were.
+__all__ = [
+    "ANOMALY_TYPES",
+    "DEFAULT_LIVE_SCHEDULE",
+    "DRIFT_PROTECTED",
+    "MAX_BATCHES_PER_DAY",
+    "MAX_BATCH_VISITORS",
+    "PRESETS",
+    "STRUCTURAL_TYPES",
+    "AgeErrorParams",
+    "AnomalyParams",
+    "AnomalyType",
+    "BatchSpec",
+    "ConversionDropParams",
+    "DistributionShiftParams",
+    "DriftKind",
+    "DuplicateRecordsParams",
+    "FloatRange",
+    "FraudSpikeParams",
+    "FunnelParams",
+    "IntRange",
+    "LimitSpikeParams",
+    "MissingBatchParams",
+    "NullBurstParams",
+    "OrphanRecordsParams",
+    "Preset",
+    "Probability",
+    "ScenarioConfig",
+    "SchemaDriftParams",
+    "StaleDataParams",
+    "StrictModel",
+    "TimezoneShiftParams",
+    "TrafficSpikeParams",
+    "default_start_date",
+]
 
 MAX_BATCH_VISITORS = 50_000_000
 # Batch ids carry the batch's start as HHMM; one batch a minute at most keeps them unique.
 MAX_BATCHES_PER_DAY = 1440
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-
 
 class AnomalyType(StrEnum):
-    """The seven injectable anomalies of SPEC.md."""
+    """The injectable anomalies: seven value anomalies and six structural ones."""
 
     NULL_BURST = "null_burst"
     AGE_ERROR = "age_error"
@@ -35,45 +88,19 @@ class AnomalyType(StrEnum):
     LIMIT_SPIKE = "limit_spike"
     STALE_DATA = "stale_data"
     CONVERSION_DROP = "conversion_drop"
+    SCHEMA_DRIFT = "schema_drift"
+    DUPLICATE_RECORDS = "duplicate_records"
+    ORPHAN_RECORDS = "orphan_records"
+    TIMEZONE_SHIFT = "timezone_shift"
+    DISTRIBUTION_SHIFT = "distribution_shift"
+    MISSING_BATCH = "missing_batch"
 
 
 ANOMALY_TYPES: tuple[str, ...] = tuple(a.value for a in AnomalyType)
 
 
-class StrictModel(BaseModel):
-    """Base model: unknown keys are errors and instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class IntRange(StrictModel):
-    """Inclusive integer range ``U{low..high}``."""
-
-    low: int
-    high: int
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.low > self.high:
-            raise ValueError(f"low={self.low} must be <= high={self.high}")
-        return self
-
-
-class FloatRange(StrictModel):
-    """Continuous uniform range ``U(low, high)``."""
-
-    low: float
-    high: float
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.low > self.high:
-            raise ValueError(f"low={self.low} must be <= high={self.high}")
-        return self
-
-
 class FunnelParams(StrictModel):
-    """Rates and distributions of the normal funnel (SPEC.md defaults)."""
+    """Rates and distributions of the normal funnel (the shipped model's defaults)."""
 
     visitor_offset_seconds: IntRange = IntRange(low=1, high=99)
     session_mean_seconds: float = Field(30.0, gt=0)
@@ -106,85 +133,87 @@ class FunnelParams(StrictModel):
         return value
 
 
-class NullBurstParams(StrictModel):
-    """``null_burst``: campaign ids go missing."""
-
-    null_rate: Probability = 0.25
-
-
-class AgeErrorParams(StrictModel):
-    """``age_error``: applicants get an under-age age."""
-
-    rate: Probability = 0.15
-    age: IntRange = IntRange(low=10, high=16)
+# The anomalies added with the structural ones: their parameters count in a live day's
+# configuration hash only where scheduled, so that adding them left older tokens unchanged.
+STRUCTURAL_TYPES: tuple[str, ...] = ANOMALY_TYPES[7:]
 
 
-class TrafficSpikeParams(StrictModel):
-    """``traffic_spike``: more visitors, most of them bots with sub-second sessions."""
-
-    visitor_multiplier: float = Field(2.5, ge=1.0, le=100.0)
-    bot_rate: Probability = 0.8
-    bot_session_seconds: FloatRange = FloatRange(low=0.1, high=1.0)
-
-
-class FraudSpikeParams(StrictModel):
-    """``fraud_spike``: transactions close to the account's approved limit."""
-
-    rate: Probability = 0.05
-    limit_share: FloatRange = FloatRange(low=0.7, high=0.9)
-
-
-class LimitSpikeParams(StrictModel):
-    """``limit_spike``: requested limits far above the usual tenth of income."""
-
-    rate: Probability = 0.10
-    income_share: FloatRange = FloatRange(low=0.6, high=0.9)
-
-
-class StaleDataParams(StrictModel):
-    """``stale_data``: every event of the batch happened hours before it landed."""
-
-    delay_hours: float = Field(12.0, ge=0.0, le=24.0 * 30)
-
-
-class ConversionDropParams(StrictModel):
-    """``conversion_drop``: far fewer visitors apply."""
-
-    apply_rate: Probability = 0.05
-
-
-class AnomalyParams(StrictModel):
-    """Parameters of every anomaly type, defaults from SPEC.md."""
-
-    null_burst: NullBurstParams = NullBurstParams()
-    age_error: AgeErrorParams = AgeErrorParams()
-    traffic_spike: TrafficSpikeParams = TrafficSpikeParams()
-    fraud_spike: FraudSpikeParams = FraudSpikeParams()
-    limit_spike: LimitSpikeParams = LimitSpikeParams()
-    stale_data: StaleDataParams = StaleDataParams()
-    conversion_drop: ConversionDropParams = ConversionDropParams()
+def _anomaly_name(value: object) -> object:
+    if value is None or isinstance(value, AnomalyType):
+        return value
+    if isinstance(value, str) and value.lower() in ("", "none", "normal", "null"):
+        return None
+    if value not in ANOMALY_TYPES:
+        raise ValueError(
+            f"unknown anomaly {value!r}; allowed: null (a normal batch) or one of "
+            f"{', '.join(ANOMALY_TYPES)}"
+        )
+    return value
 
 
 class BatchSpec(StrictModel):
-    """One micro-batch of the live intra-day schedule."""
+    """One micro-batch of the live intra-day schedule: normal, one anomaly or several.
+
+    ``anomaly`` (one) and ``anomalies`` (several, applied in the order given) may both be given
+    only when they agree (``anomaly`` is then the first of ``anomalies``); :attr:`kinds` is the
+    effective tuple either way.
+    """
 
     anomaly: AnomalyType | None = None
+    anomalies: tuple[AnomalyType, ...] = ()
     visitors: int = Field(ge=1, le=MAX_BATCH_VISITORS)
 
     @field_validator("anomaly", mode="before")
     @classmethod
     def _known_anomaly(cls, value: object) -> object:
-        if value is None or isinstance(value, AnomalyType):
-            return value
-        if isinstance(value, str) and value.lower() in ("", "none", "normal", "null"):
-            return None
-        if value not in ANOMALY_TYPES:
-            raise ValueError(
-                f"unknown anomaly {value!r}; allowed: null (a normal batch) or one of "
-                f"{', '.join(ANOMALY_TYPES)}"
-            )
+        return _anomaly_name(value)
+
+    @field_validator("anomalies", mode="before")
+    @classmethod
+    def _known_anomalies(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(v for v in map(_anomaly_name, value) if v is not None)
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if len(set(self.anomalies)) != len(self.anomalies):
+            raise ValueError(f"anomalies={self.names}: each anomaly at most once per batch")
+        if self.anomaly is not None and self.anomalies and self.anomalies[0] != self.anomaly:
+            raise ValueError(
+                f"anomaly={self.anomaly.value!r} and anomalies={self.names} disagree; give one "
+                "of them, or anomaly equal to the first of anomalies"
+            )
+        if self.anomaly is None and self.anomalies:
+            object.__setattr__(self, "anomaly", self.anomalies[0])
+        return self
+
+    @property
+    def kinds(self) -> tuple[AnomalyType, ...]:
+        """The batch's anomalies, in schedule order (empty for a normal batch)."""
+        if self.anomalies:
+            return self.anomalies
+        return (self.anomaly,) if self.anomaly is not None else ()
+
+    @property
+    def names(self) -> list[str]:
+        """The anomaly names, in schedule order."""
+        return [k.value for k in self.kinds]
+
+
+def _check_schedule(value: tuple[BatchSpec, ...]) -> tuple[BatchSpec, ...]:
+    if not value:
+        raise ValueError("empty schedule; at least 1 batch is required")
+    if len(value) > MAX_BATCHES_PER_DAY:
+        raise ValueError(
+            f"{len(value)} batches a day; at most {MAX_BATCHES_PER_DAY} are allowed "
+            "(batch ids carry the start minute)"
+        )
+    return value
+
+
+Preset = Literal["default", "extended", "quiet"]
+PRESETS: tuple[str, ...] = ("default", "extended", "quiet")
 
 DEFAULT_LIVE_SCHEDULE: tuple[BatchSpec, ...] = (
     BatchSpec(anomaly=None, visitors=4500),
@@ -222,7 +251,32 @@ class ScenarioConfig(StrictModel):
     scale: float = Field(1.0, gt=0.0, le=1000.0)
     funnel: FunnelParams = FunnelParams()
     anomalies: AnomalyParams = AnomalyParams()
+    scenario: Preset = "default"
     live_schedule: tuple[BatchSpec, ...] = DEFAULT_LIVE_SCHEDULE
+    live_week: tuple[tuple[BatchSpec, ...], ...] = Field(
+        (),
+        description="Per-day live schedules, cycled over the live days (live day i follows "
+        "entry i modulo their number); empty: every live day follows live_schedule.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        # A preset other than default writes the schedules itself: a schedule given beside it
+        # would silently lose to one or the other, so the combination is an error.
+        if not isinstance(data, dict) or data.get("scenario", "default") not in PRESETS[1:]:
+            return data  # the default, or an unknown name the field itself reports
+        preset = data["scenario"]
+        given = [k for k in ("live_schedule", "live_week") if data.get(k) is not None]
+        if given:
+            raise ValueError(
+                f"scenario={preset!r} sets the live schedule itself; give either scenario or "
+                f"{' and '.join(given)} (scenario 'default' keeps a schedule you give)"
+            )
+        from dtg_assets.simulation.presets import preset_schedules
+
+        schedule, week = preset_schedules(preset)
+        return {**data, "live_schedule": schedule, "live_week": week}
 
     @field_validator("start_date", mode="before")
     @classmethod
@@ -241,18 +295,19 @@ class ScenarioConfig(StrictModel):
     def _schedule_length(cls, value: tuple[BatchSpec, ...]) -> tuple[BatchSpec, ...]:
         # Checked after the items (not with min_length) so that one bad batch is reported as
         # itself, not also as an "empty" schedule once pydantic has dropped it.
-        if not value:
-            raise ValueError("empty schedule; at least 1 batch is required")
-        if len(value) > MAX_BATCHES_PER_DAY:
-            raise ValueError(
-                f"{len(value)} batches a day; at most {MAX_BATCHES_PER_DAY} are allowed "
-                "(batch ids carry the start minute)"
-            )
-        return value
+        return _check_schedule(value)
+
+    @field_validator("live_week")
+    @classmethod
+    def _week_lengths(
+        cls, value: tuple[tuple[BatchSpec, ...], ...]
+    ) -> tuple[tuple[BatchSpec, ...], ...]:
+        return tuple(_check_schedule(day) for day in value)
 
     @model_validator(mode="after")
     def _scaled_volumes_in_range(self) -> Self:
-        volumes = [self.historical_visitors] + [b.visitors for b in self.live_schedule]
+        live = [b.visitors for day in self.live_days_schedules for b in day]
+        volumes = [self.historical_visitors, *live]
         biggest = max(volumes) * self.scale
         if biggest > MAX_BATCH_VISITORS:
             raise ValueError(
@@ -278,8 +333,29 @@ class ScenarioConfig(StrictModel):
     @property
     def event_margins(self) -> tuple[int, int]:
         """Days before and after a batch's day its events can land on (see :mod:`.dates`)."""
-        scheduled = [b.anomaly for b in self.live_schedule if b.anomaly is not None]
-        return days_before(self.anomalies, scheduled), days_after(self.funnel)
+        scheduled = {k.value for day in self.live_days_schedules for b in day for k in b.kinds}
+        return (
+            days_before(self.anomalies, scheduled),
+            days_after(self.funnel, self.anomalies, scheduled),
+        )
+
+    @property
+    def live_days_schedules(self) -> tuple[tuple[BatchSpec, ...], ...]:
+        """The distinct live-day schedules: ``live_week``, or ``live_schedule`` alone."""
+        return self.live_week or (self.live_schedule,)
+
+    def schedule_for(self, day: dt.date) -> tuple[BatchSpec, ...]:
+        """The batches of a live day (``live_week`` cycled from the live start).
+
+        Args:
+            day: A live day.
+
+        Returns:
+            Its schedule.
+        """
+        if not self.live_week:
+            return self.live_schedule
+        return self.live_week[(day - self.live_start).days % len(self.live_week)]
 
     @property
     def live_start(self) -> dt.date:
