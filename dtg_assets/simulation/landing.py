@@ -8,8 +8,8 @@ manifest last (:mod:`~dtg_assets.simulation.commit`); reading a day (:meth:`Land
 :meth:`~LandingZone.day_files`) reads exactly the files its commit record lists, and its labels
 (:meth:`~LandingZone.read_labels`) the file its manifest lists
 (:mod:`~dtg_assets.simulation.reading`), so an uncommitted day reads as empty and a torn write
-beside a committed one is never read; :meth:`LandingZone.foreign_files`
-names what a directory reader would read besides. Object-store calls are bounded by a timeout
+beside a committed one is never read; :meth:`LandingZone.foreign_files` names every other file in
+the day's date folders, hidden names included. Object-store calls are bounded by a timeout
 (``DTG_STORE_TIMEOUT``), and the root is checked writable before anything is generated
 (:meth:`LandingZone.preflight`).
 """
@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from dtg_assets.simulation import layout
-from dtg_assets.simulation.commit import LOCK_DIR, STALE_TEMP_AGE
+from dtg_assets.simulation.commit import LOCK_DIR, STALE_TEMP_AGE, temp_in_use
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.daywriter import (
     BUFFERED_VISITORS,
@@ -156,16 +156,17 @@ class LandingZone:
             raise ValueError(f"cannot read {self.uri_of(path)}: {exc}") from exc
 
     def foreign_files(self, table: str, window: Window | str, day: dt.date) -> list[str]:
-        """Files in the date directories of one day that its commit does not account for.
+        """Files in the date directories of one day that no commit accounts for.
 
         The directories searched are the day's own date and every date its batches landed
-        rows on (committed or left over). A visible file there is foreign unless it is a file
-        the day committed (:meth:`day_files`) or named like another day's batch file: a stray
-        file (a CSV, another tool's Parquet) and a leftover of this day (a torn write under
-        another configuration, a file of an older layout) both are. Hidden files (leading ``.`` or
-        ``_``: temporaries, markers) are skipped, as readers skip them. Foreign files are never
-        read by :meth:`read_day`, but directory readers (pyarrow datasets, Spark) would read
-        them.
+        rows on (committed or left over). A file there is foreign unless it is a file the day
+        committed (:meth:`day_files`), named like another day's batch file or temporary (that
+        day's own check judges it), or a temporary of a writer still writing this day (its
+        in-flight ``*.tmp``). Hidden names are not skipped: a copy named ``.x.parquet`` or
+        ``_x.parquet`` is read by DuckDB's ``*/*.parquet`` glob and by hand, so stray files
+        (a CSV, another tool's Parquet, a marker), duplicates and this day's leftovers (a torn
+        write under another configuration, a file of an older layout, a dead writer's
+        temporary) are all foreign. Foreign files are never read by :meth:`read_day`.
 
         Args:
             table: Landing table.
@@ -189,11 +190,15 @@ class LandingZone:
         foreign = []
         for path in every:
             directory, _, name = path.rpartition("/")
-            if directory not in dirs or layout.is_hidden(name) or path in committed:
+            if directory not in dirs or path in committed:
                 continue
-            parsed = layout.parse_landing_name(name)
-            if parsed is None or parsed.batch_id.startswith(prefix):
-                foreign.append(self.uri_of(path))
+            temporary = layout.parse_temporary(name)
+            parsed = layout.parse_landing_name(temporary[0] if temporary else name)
+            if parsed is not None and not parsed.batch_id.startswith(prefix):
+                continue  # another day's file: its own check judges it
+            if parsed is not None and temporary and temp_in_use(self.storage, path, self.root):
+                continue  # a live writer's in-flight temporary
+            foreign.append(self.uri_of(path))
         return sorted(foreign)
 
     def labels_path(self, window: Window | str, day: dt.date, token: str | None = None) -> str:

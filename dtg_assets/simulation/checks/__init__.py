@@ -2,8 +2,9 @@
 
 ``CHECKS`` is the one catalog: every check names its asset (a window's table), severity and
 description for the UI, the function that decides it (see :mod:`.counts`, :mod:`.references`,
-:mod:`.funnel`) and the tables it reads besides the manifest, so that an unreadable table fails
-exactly the checks that read it. :func:`dtg_assets.simulation.verify.verify_day` runs them.
+:mod:`.funnel`, :mod:`.structure`, :mod:`.record`) and what it reads besides the manifest (tables'
+rows, or ``<table>/files``: their files), so that an unreadable table fails exactly the checks
+that read it. :func:`dtg_assets.simulation.verify.verify_day` runs them.
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ from dtg_assets.simulation.checks.model import (
     CheckFunction,
     CheckOutcome,
     CheckSpec,
+    ConfigRecord,
     LandedDay,
+    LandedFile,
     Severity,
     Verdict,
 )
+from dtg_assets.simulation.checks.record import config_matches_resources
 from dtg_assets.simulation.checks.references import labels_consistent, references
+from dtg_assets.simulation.checks.structure import (
+    files_match_committed_schema,
+    only_committed_files,
+)
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
 
@@ -80,6 +88,24 @@ CHECKS: tuple[Check, ...] = (
     _check("ground_truth_labels", "labels_consistent_with_landing", "ERROR",
            "Modified/added label ids landed in their batch, removed ones did not, and label "
            "counts equal the manifest.", labels_consistent, ("ground_truth_labels", *TABLES)),
+    *(
+        _check(t, "files_match_committed_schema", "ERROR", f"Every committed {t} file's full "
+               "Arrow schema (Parquet footer) is the one its manifest records (the landing "
+               "schema, or a schema drift injected on purpose); names each bad file.",
+               files_match_committed_schema, (f"{t}/files",))
+        for t in TABLES
+    ),
+    *(
+        _check(t, "only_committed_files", "ERROR", f"Every file in the day's {t} date "
+               "folders, hidden names (.x.parquet, _x.parquet) included, is a file its commit "
+               "lists (a live writer's in-flight .tmp excepted); names each other file.",
+               only_committed_files, (f"{t}/files",))
+        for t in TABLES
+    ),
+    _check("batch_manifest", "config_matches_resources", "WARN",
+           "The configuration the day was written with (its manifest's config of record, "
+           "which the other checks verify it against) equals the one the resources configure "
+           "now; names the differing fields.", config_matches_resources, ("batch_manifest",)),
 )  # fmt: skip
 
 # The specs alone, in catalog order: what the Dagster layer declares.
@@ -92,7 +118,9 @@ __all__ = [
     "Check",
     "CheckOutcome",
     "CheckSpec",
+    "ConfigRecord",
     "LandedDay",
+    "LandedFile",
     "Severity",
     "Verdict",
 ]
