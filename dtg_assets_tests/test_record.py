@@ -60,6 +60,13 @@ def custom_day(tmp_path_factory):
     )
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
+    [manifest] = [
+        m for m in result.get_asset_materialization_events()
+        if m.asset_key == asset_key(Window.LIVE, "batch_manifest")
+    ]  # fmt: skip
+    # The UI shows what the day was written with.
+    recorded = manifest.materialization.metadata["config_of_record"].value
+    assert [b["visitors"] for b in recorded["live_schedule"]] == [4000, 6000, 5000]
     return root
 
 
