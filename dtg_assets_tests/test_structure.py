@@ -9,6 +9,7 @@ records pass. The main cases also run through Dagster (a blocking ERROR check fa
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -288,6 +289,31 @@ def test_foreign_and_duplicated_files_fail_naming_each(zone, config):
     description = failed["accounts", FILES_CHECK]
     assert description.startswith("3 file(s) no commit lists in accounts's date folders")
     assert all(str(p) in description for p in (foreign, duplicate, moved))
+
+
+def test_another_days_files_in_a_shared_folder_must_be_committed_by_that_day(config, tmp_path):
+    # The next day's batch files share the folders this day's late transactions land in:
+    # committed by that day, they pass; a copy under another token fails both days' checks.
+    zone = LandingZone(str(tmp_path))
+    nxt = LIVE_DAY + dt.timedelta(days=1)
+    for day in (LIVE_DAY, nxt):
+        zone.write_day(config, day, L)
+    ours = {Path(p).parent for p in zone.day_files("transactions", L, LIVE_DAY)}
+    theirs = [Path(p) for p in zone.day_files("transactions", L, nxt)]
+    shared = [p for p in theirs if p.parent in ours]
+    assert shared  # the premise: the two days share folders
+    assert _failed(zone, config) == {}
+    batch = layout.parse_landing_name(shared[0].name).batch_id
+    copy = shared[0].parent / layout.landing_name(batch, "deadbeef")
+    shutil.copyfile(shared[0], copy)
+    for day in (LIVE_DAY, nxt):
+        failed = {
+            (o.spec.asset, o.spec.name): o.description
+            for o in verify_day(zone, config, day, L)
+            if not o.passed
+        }
+        assert list(failed) == [("transactions", FILES_CHECK)], day
+        assert str(copy) in failed["transactions", FILES_CHECK]
 
 
 def test_a_live_writers_temporary_is_excepted_a_dead_writers_is_not(zone, config):

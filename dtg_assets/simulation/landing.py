@@ -159,14 +159,14 @@ class LandingZone:
         """Files in the date directories of one day that no commit accounts for.
 
         The directories searched are the day's own date and every date its batches landed
-        rows on (committed or left over). A file there is foreign unless it is a file the day
-        committed (:meth:`day_files`), named like another day's batch file or temporary (that
-        day's own check judges it), or a temporary of a writer still writing this day (its
-        in-flight ``*.tmp``). Hidden names are not skipped: a copy named ``.x.parquet`` or
-        ``_x.parquet`` is read by DuckDB's ``*/*.parquet`` glob and by hand, so stray files
-        (a CSV, another tool's Parquet, a marker), duplicates and this day's leftovers (a torn
-        write under another configuration, a file of an older layout, a dead writer's
-        temporary) are all foreign. Foreign files are never read by :meth:`read_day`.
+        rows on (committed or left over). Every file there must be a file a day's commit record
+        lists: this day's, or, for a file named like another day's batch file, that day's.
+        Hidden names are not skipped: a copy named ``.x.parquet`` or ``_x.parquet`` is read by
+        DuckDB's ``*/*.parquet`` glob and by hand, so stray files (a CSV, another tool's
+        Parquet, a ``_SUCCESS`` marker), duplicates and leftovers (a torn write under another
+        configuration, a file of an older layout) are all foreign. The one exception is a
+        writer's in-flight temporary (``.<landing file>.<token>.tmp`` whose writer is alive);
+        a dead writer's is foreign. Foreign files are never read by :meth:`read_day`.
 
         Args:
             table: Landing table.
@@ -187,19 +187,35 @@ class LandingZone:
             parsed = layout.parse_landing_name(path.rpartition("/")[2])
             if parsed is not None and parsed.batch_id.startswith(prefix):
                 dirs.add(path.rpartition("/")[0])
+        records = {prefix: committed}
         foreign = []
         for path in every:
             directory, _, name = path.rpartition("/")
-            if directory not in dirs or path in committed:
+            if directory not in dirs:
                 continue
             temporary = layout.parse_temporary(name)
             parsed = layout.parse_landing_name(temporary[0] if temporary else name)
-            if parsed is not None and not parsed.batch_id.startswith(prefix):
-                continue  # another day's file: its own check judges it
-            if parsed is not None and temporary and temp_in_use(self.storage, path, self.root):
-                continue  # a live writer's in-flight temporary
-            foreign.append(self.uri_of(path))
+            if parsed is None:
+                foreign.append(self.uri_of(path))
+            elif temporary:
+                if not temp_in_use(self.storage, path, self.root):
+                    foreign.append(self.uri_of(path))
+            elif path not in self._committed_by(table, parsed.batch_id, records):
+                foreign.append(self.uri_of(path))
         return sorted(foreign)
+
+    def _committed_by(self, table: str, batch: str, records: dict[str, set[str]]) -> set[str]:
+        """The files of ``table`` that the commit record of ``batch``'s day lists (none if it
+        is unreadable), cached in ``records`` by the day's batch prefix."""
+        window, start = layout.parse_batch_id(batch)
+        prefix = layout.batch_prefix(window, start.date())
+        if prefix not in records:
+            try:
+                found = self._committed(table, window, start.date(), consistent=False)
+            except ValueError:
+                found = []
+            records[prefix] = set(found)
+        return records[prefix]
 
     def labels_path(self, window: Window | str, day: dt.date, token: str | None = None) -> str:
         """Ground-truth labels file of one window's day.
