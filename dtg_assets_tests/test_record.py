@@ -185,6 +185,11 @@ def test_the_record_replaces_what_it_records_and_keeps_the_date_range():
     assert record.problem is None
     assert record.recorded == json.loads(text)
     assert record.configured == layout.content_config(moved, Window.LIVE)
+    # Nothing else of the configured scenario mixes with the record.
+    custom = BASE.model_copy(update={"live_schedule": BASE.live_schedule[:2]})
+    historical = layout.config_json(BASE, Window.HISTORICAL)
+    scenario, record = config_of_record(_manifest(historical), custom, Window.HISTORICAL)
+    assert record.problem is None and scenario.live_schedule == ScenarioConfig().live_schedule
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ Every manifest row records the canonical JSON of the part of the scenario that d
 batch's bytes (:func:`~dtg_assets.simulation.layout.content_config`) and its sha256. The checks
 verify a day against that configuration, so a day landed from the launchpad with a custom live
 schedule passes its checks when they are executed later under the default resources; the
-configured scenario only contributes what the record leaves out (the date range, and for a
-historical day the live schedule and anomaly parameters, which cannot change its bytes).
+configured scenario contributes only its date range, which the record leaves out (a historical
+day's record has no live schedule or anomaly parameters either: they cannot change its bytes,
+and its checks never use them).
 :func:`config_matches_resources`, a WARN check, names the fields where the two differ.
 """
 
@@ -22,6 +23,8 @@ from dtg_assets.simulation.checks.model import CheckSpec, ConfigRecord, LandedDa
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.layout import Window
 
+# The scenario fields a record leaves out (layout.content_config): where the day sits.
+DATE_RANGE = ("start_date", "historical_days", "live_days")
 # Differing fields named in a description; the metadata lists every one.
 SHOWN = 8
 
@@ -37,9 +40,8 @@ def config_of_record(
         window: The day's window.
 
     Returns:
-        ``(scenario, record)``: the configured scenario with the recorded fields in place of
-        its own, or the configured scenario itself when there is no usable record (the record
-        then says why).
+        ``(scenario, record)``: the recorded fields in the configured date range, or the
+        configured scenario itself when there is no usable record (the record then says why).
     """
     now = layout.content_config(configured, window)
     if manifest is None or manifest.empty:
@@ -56,8 +58,12 @@ def config_of_record(
         recorded = json.loads(texts[0])
         if not isinstance(recorded, dict) or recorded.get("window") != window.value:
             raise ValueError(f"it is not a {window.value} day's configuration")
+        # Only the date range comes from the configured scenario: anything else it sets (a
+        # preset, another schedule) must not mix with the record, which is complete for the
+        # day's bytes (a historical record has no live schedule: it needs none).
+        dates = configured.model_dump(mode="json", include=set(DATE_RANGE))
         fields = {k: v for k, v in recorded.items() if k != "window"}
-        scenario = ScenarioConfig.model_validate({**configured.model_dump(mode="json"), **fields})
+        scenario = ScenarioConfig.model_validate({**dates, **fields})
     except (ValueError, pydantic.ValidationError) as exc:
         first = str(exc).splitlines()[0]
         return configured, ConfigRecord(
