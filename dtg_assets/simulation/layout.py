@@ -111,25 +111,26 @@ def content_config(config: ScenarioConfig, window: Window | str) -> dict:
     return {"window": window.value, **config.model_dump(mode="json", include=fields)}
 
 
+def config_hash(config: ScenarioConfig, window: Window | str) -> str:
+    """Full sha256 (hex) of the canonical JSON of :func:`content_config`."""
+    text = json.dumps(content_config(config, window), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def token_of(digest: str) -> str:
+    """The token naming a day's files: the first hex digits of its configuration hash."""
+    return digest[:TOKEN_HEX]
+
+
 def config_json(config: ScenarioConfig, window: Window | str) -> str:
-    """The canonical JSON text of :func:`content_config`: what a manifest records as the
-    configuration its batches were written with."""
+    """The canonical JSON text of :func:`content_config` (:func:`config_hash` is its sha256):
+    what a manifest records as the configuration its batches were written with."""
     return json.dumps(content_config(config, window), sort_keys=True, separators=(",", ":"))
 
 
 def hash_of(text: str) -> str:
     """Full sha256 (hex) of a configuration's canonical JSON text."""
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def config_hash(config: ScenarioConfig, window: Window | str) -> str:
-    """Full sha256 (hex) of the canonical JSON of :func:`content_config`."""
-    return hash_of(config_json(config, window))
-
-
-def token_of(digest: str) -> str:
-    """The token naming a day's files: the first hex digits of its configuration hash."""
-    return digest[:TOKEN_HEX]
 
 
 @dataclass(frozen=True)
