@@ -155,7 +155,7 @@ def test_untouched_days_pass_every_check(pristine, config, window):
 def test_one_check_value_per_check_and_typed_outcomes(pristine, config):
     # One catalog: the specs Dagster declares are exactly those of the checks that run.
     assert list(CHECK_SPECS) == [c.spec for c in CHECKS]
-    assert len({(s.asset, s.name) for s in CHECK_SPECS}) == len(CHECKS) == 16
+    assert len({(s.asset, s.name) for s in CHECK_SPECS}) == len(CHECKS) == 25
     outcomes = verify_day(LandingZone(str(pristine)), config, HISTORICAL_DAY, H)
     assert [o.spec for o in outcomes] == list(CHECK_SPECS)
     for outcome in outcomes:
@@ -170,9 +170,10 @@ def test_an_unreadable_table_fails_exactly_the_checks_that_read_it(zone, config,
     with open(path, "r+b") as handle:
         handle.truncate(os.path.getsize(path) // 2)
     reading = {(c.spec.asset, c.spec.name) for c in CHECKS if table in c.reads}
-    assert _failed(zone, config, H) == reading
+    # The schema check reads the file's footer, which is gone with the truncation.
+    assert _failed(zone, config, H) == reading | {(table, "files_match_committed_schema")}
     # A subset of the checks runs only those, in the order given.
-    subset = tuple(c for c in CHECKS if table not in c.reads)
+    subset = tuple(c for c in CHECKS if table not in c.reads and f"{table}/files" not in c.reads)
     outcomes = verify_day(zone, config, DAY[H], H, checks=subset)
     assert [o.spec for o in outcomes] == [c.spec for c in subset]
     assert all(o.passed for o in outcomes)
@@ -236,8 +237,9 @@ def test_truncated_parquet_fails_the_checks_of_its_table_naming_the_file(zone):
     with open(path, "r+b") as handle:
         handle.truncate(os.path.getsize(path) // 2)
     result, failed, logs = _through_dagster(zone, L)
-    # Every check reading visitor_events fails; the others still run and pass.
+    # Every check reading visitor_events or its footers fails; the others still run and pass.
     assert set(failed) == {
+        ("visitor_events", "files_match_committed_schema"),
         ("visitor_events", "rows_match_manifest"),
         ("visitor_events", "primary_key_unique"),
         ("visitor_events", "visitors_match_schedule"),
@@ -253,13 +255,16 @@ def test_truncated_parquet_fails_the_checks_of_its_table_naming_the_file(zone):
     )
 
 
-def test_funnel_out_of_bounds_is_a_warning_that_does_not_fail_the_run(zone):
-    # The landed day is fine, but the checks are told the funnel converts 50% of visitors.
+def test_a_failed_warning_does_not_fail_the_run(zone):
+    # The landed day is fine, but the resources now configure a funnel converting 50% of
+    # visitors: the checks verify the day against its own configuration (the funnel check
+    # passes) and only the configuration-difference warning fails, naming the field.
     result, failed, logs = _through_dagster(zone, H, funnel={"apply_rate": 0.5})
-    assert set(failed) == {("batch_manifest", "funnel_ratios_within_bounds")}
-    evaluation = failed[("batch_manifest", "funnel_ratios_within_bounds")]
+    assert set(failed) == {("batch_manifest", "config_matches_resources")}
+    evaluation = failed[("batch_manifest", "config_matches_resources")]
     assert evaluation.severity.value == "WARN"
-    assert evaluation.metadata["worst_z"].value > 5
+    assert "funnel.apply_rate" in evaluation.description
+    assert evaluation.metadata["differing_fields"].value == {"funnel.apply_rate": [0.2, 0.5]}
     assert result.success
     assert not [m for m in logs if "blocking check(s) failed" in m]
 
@@ -465,6 +470,7 @@ def test_lost_or_retyped_column_fails_the_checks_naming_the_file(zone, config, c
     outcomes = _outcomes(zone, config, H)
     failed = {k for k, o in outcomes.items() if not o.passed}
     assert failed == {
+        ("accounts", "files_match_committed_schema"),
         ("accounts", "rows_match_manifest"),
         ("accounts", "primary_key_unique"),
         ("accounts", "accounts_reference_approved_applications"),

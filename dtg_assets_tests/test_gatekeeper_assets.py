@@ -149,7 +149,7 @@ def test_a_failed_blocking_landing_check_stops_the_gatekeeper_in_live_job(
     assert clean.success
     assert "STEP_SUCCESS" in _steps(clean)["gatekeeper_findings"]
     # A stray file among the day's visitor events: a directory reader downstream would read
-    # it, so the visitor_events checks (ERROR, blocking) fail.
+    # it, so the visitor_events check only_committed_files (ERROR, blocking) fails.
     zone = LandingZone(root)
     first = zone.day_files("visitor_events", Window.LIVE, LIVE_DAY)[0]
     stray = f"{first.rsplit('/', 1)[0]}/export.csv"
@@ -169,7 +169,7 @@ def test_a_failed_blocking_landing_check_stops_the_gatekeeper_in_live_job(
         for e in bad.get_asset_check_evaluations()
         if not e.passed
     }
-    assert ("visitor_events", "rows_match_manifest") in failed
+    assert failed == {("visitor_events", "only_committed_files")}
     assert not [e for e in bad.get_asset_materialization_events() if e.asset_key == FINDINGS]
 
 

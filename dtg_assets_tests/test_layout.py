@@ -8,6 +8,7 @@ changes with what determines a day's bytes and with nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -107,3 +108,12 @@ def test_config_hash_changes_with_what_determines_the_bytes(change, windows):
     other = ScenarioConfig.model_validate({**BASE.model_dump(), **change})
     changed = {w for w in Window if layout.config_hash(other, w) != layout.config_hash(BASE, w)}
     assert changed == windows
+
+
+def test_the_recorded_configuration_is_the_canonical_json_the_hash_is_of():
+    for window in Window:
+        text = layout.config_json(BASE, window)
+        assert json.loads(text) == layout.content_config(BASE, window)
+        assert layout.hash_of(text) == layout.config_hash(BASE, window)
+        # Canonical: sorted keys, no spaces.
+        assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))

@@ -189,5 +189,5 @@ def test_dagster_dev_shows_runs_row_counts_checks_and_evaluation_of_dtg_run(tmp_
             assert check["blocking"] is error, (key, check["name"])
             assert ("Blocking: a failure fails" in check["description"]) is error
     checks = [c for n in nodes.values() for c in n["assetChecksOrError"]["checks"]]
-    assert sum(c["blocking"] for c in checks) == 15
-    assert len(checks) == 16 + 4
+    assert sum(c["blocking"] for c in checks) == 15 + 8
+    assert len(checks) == 25 + 4

@@ -93,10 +93,13 @@ COLUMNS: dict[str, dict[str, str]] = {
         "config_hash": "sha256 of the configuration that determines the day's bytes (seed, "
         "scale, funnel, anomaly parameters, schedule); its first 8 hex digits are the token in "
         "the file names.",
+        "config": "The configuration of record: canonical JSON of what determines the day's "
+        "bytes (config_hash is its sha256); the asset checks verify the day against it.",
         "labels_file": "The ground-truth labels file written with this batch, relative to the "
         "data root.",
         "files": "Exactly the landing files of this batch's write (path relative to the data "
-        "root, table, rows, bytes): readers and checks read these and no others.",
+        "root, table, rows, bytes, and the exact Arrow schema it was written with as JSON "
+        "[name, type, nullable] triples): readers and checks read these and no others.",
         **{f"rows_{t}": f"Rows of {t} the batch landed (any date partition)." for t in TABLES},
         **{f"labelled_{t}": f"Ground-truth labels of the batch on {t}." for t in TABLES},
     },

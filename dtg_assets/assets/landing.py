@@ -14,6 +14,7 @@ transactions, all four -> labels -> manifest), though one engine call writes the
 
 import contextlib
 import datetime as dt
+import json
 import time
 from collections.abc import Iterator
 
@@ -126,9 +127,13 @@ def _metadata(name: str, result: DayResult, zone_uri: str) -> dict[str, object]:
             "dagster/column_schema": column_schema(name, LABEL_SCHEMA),
             "data_root": zone_uri,
         }
+    # The configuration of record (kilobytes of JSON per row) is left out of the preview.
+    preview = result.manifest.drop_columns(["config"])
     return {
         "dagster/row_count": result.manifest.num_rows,
-        "preview": dg.MetadataValue.md(markdown_table(result.manifest, max_rows=50)),
+        "preview": dg.MetadataValue.md(markdown_table(preview, max_rows=50)),
+        # What the day's checks verify it against, whatever the resources configure later.
+        "config_of_record": dg.MetadataValue.json(json.loads(result.manifest["config"][0].as_py())),
         "dagster/column_schema": column_schema(name, MANIFEST_SCHEMA),
         "data_root": zone_uri,
     }

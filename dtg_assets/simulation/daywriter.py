@@ -42,6 +42,7 @@ from dtg_assets.simulation.schemas import (
     LABEL_SCHEMA,
     MANIFEST_SCHEMA,
     TABLES,
+    schema_text,
 )
 from dtg_assets.simulation.sinks import BackgroundWriter, ParquetSink
 
@@ -142,8 +143,9 @@ class _DayFiles:
             size = entry.sink.close()
             del self.open[key]
             files.append(
-                {"path": entry.relative, "table": entry.table, "rows": entry.rows, "bytes": size}
-            )
+                {"path": entry.relative, "table": entry.table, "rows": entry.rows, "bytes": size,
+                 "schema": schema_text(entry.sink.schema)}
+            )  # fmt: skip
             self.landing_paths[entry.table].append(self.zone.uri_of(self.zone.path(entry.relative)))
         self.committed += files
         return files
@@ -219,7 +221,8 @@ def land_day(
     """
     plans = plan_day(config, day, window)
     window = plans[0].window
-    digest = layout.config_hash(config, window)
+    recorded = layout.config_json(config, window)
+    digest = layout.hash_of(recorded)
     token = layout.token_of(digest)
     labels_file = layout.labels_file(window, day, token)
     by_anomaly: collections.Counter[str] = collections.Counter()
@@ -251,6 +254,7 @@ def land_day(
                     by_anomaly.update(_value_counts(part.labels.column("anomaly")))
             provenance = {
                 "config_hash": digest,
+                "config": recorded,
                 "labels_file": labels_file,
                 "files": files.close_batch(),
             }

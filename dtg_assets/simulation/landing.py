@@ -8,8 +8,8 @@ manifest last (:mod:`~dtg_assets.simulation.commit`); reading a day (:meth:`Land
 :meth:`~LandingZone.day_files`) reads exactly the files its commit record lists, and its labels
 (:meth:`~LandingZone.read_labels`) the file its manifest lists
 (:mod:`~dtg_assets.simulation.reading`), so an uncommitted day reads as empty and a torn write
-beside a committed one is never read; :meth:`LandingZone.foreign_files`
-names what a directory reader would read besides. Object-store calls are bounded by a timeout
+beside a committed one is never read; :meth:`LandingZone.foreign_files` names every other file in
+the day's date folders, hidden names included. Object-store calls are bounded by a timeout
 (``DTG_STORE_TIMEOUT``), and the root is checked writable before anything is generated
 (:meth:`LandingZone.preflight`).
 """
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from dtg_assets.simulation import layout
-from dtg_assets.simulation.commit import LOCK_DIR, STALE_TEMP_AGE
+from dtg_assets.simulation.commit import LOCK_DIR, STALE_TEMP_AGE, temp_in_use
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.daywriter import (
     BUFFERED_VISITORS,
@@ -169,16 +169,17 @@ class LandingZone:
             raise ValueError(f"cannot read {self.uri_of(path)}: {exc}") from exc
 
     def foreign_files(self, table: str, window: Window | str, day: dt.date) -> list[str]:
-        """Files in the date directories of one day that its commit does not account for.
+        """Files in the date directories of one day that no commit accounts for.
 
         The directories searched are the day's own date and every date its batches landed
-        rows on (committed or left over). A visible file there is foreign unless it is a file
-        the day committed (:meth:`day_files`) or named like another day's batch file: a stray
-        file (a CSV, another tool's Parquet) and a leftover of this day (a torn write under
-        another configuration, a file of an older layout) both are. Hidden files (leading ``.`` or
-        ``_``: temporaries, markers) are skipped, as readers skip them. Foreign files are never
-        read by :meth:`read_day`, but directory readers (pyarrow datasets, Spark) would read
-        them.
+        rows on (committed or left over). Every file there must be a file a day's commit record
+        lists: this day's, or, for a file named like another day's batch file, that day's.
+        Hidden names are not skipped: a copy named ``.x.parquet`` or ``_x.parquet`` is read by
+        DuckDB's ``*/*.parquet`` glob and by hand, so stray files (a CSV, another tool's
+        Parquet, a ``_SUCCESS`` marker), duplicates and leftovers (a torn write under another
+        configuration, a file of an older layout) are all foreign. The one exception is a
+        writer's in-flight temporary (``.<landing file>.<token>.tmp`` whose writer is alive);
+        a dead writer's is foreign. Foreign files are never read by :meth:`read_day`.
 
         Args:
             table: Landing table.
@@ -199,15 +200,35 @@ class LandingZone:
             parsed = layout.parse_landing_name(path.rpartition("/")[2])
             if parsed is not None and parsed.batch_id.startswith(prefix):
                 dirs.add(path.rpartition("/")[0])
+        records = {prefix: committed}
         foreign = []
         for path in every:
             directory, _, name = path.rpartition("/")
-            if directory not in dirs or layout.is_hidden(name) or path in committed:
+            if directory not in dirs:
                 continue
-            parsed = layout.parse_landing_name(name)
-            if parsed is None or parsed.batch_id.startswith(prefix):
+            temporary = layout.parse_temporary(name)
+            parsed = layout.parse_landing_name(temporary[0] if temporary else name)
+            if parsed is None:
+                foreign.append(self.uri_of(path))
+            elif temporary:
+                if not temp_in_use(self.storage, path, self.root):
+                    foreign.append(self.uri_of(path))
+            elif path not in self._committed_by(table, parsed.batch_id, records):
                 foreign.append(self.uri_of(path))
         return sorted(foreign)
+
+    def _committed_by(self, table: str, batch: str, records: dict[str, set[str]]) -> set[str]:
+        """The files of ``table`` that the commit record of ``batch``'s day lists (none if it
+        is unreadable), cached in ``records`` by the day's batch prefix."""
+        window, start = layout.parse_batch_id(batch)
+        prefix = layout.batch_prefix(window, start.date())
+        if prefix not in records:
+            try:
+                found = self._committed(table, window, start.date(), consistent=False)
+            except ValueError:
+                found = []
+            records[prefix] = set(found)
+        return records[prefix]
 
     def labels_path(self, window: Window | str, day: dt.date, token: str | None = None) -> str:
         """Ground-truth labels file of one window's day.

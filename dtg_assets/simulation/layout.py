@@ -141,6 +141,17 @@ def token_of(digest: str) -> str:
     return digest[:TOKEN_HEX]
 
 
+def config_json(config: ScenarioConfig, window: Window | str) -> str:
+    """The canonical JSON text of :func:`content_config` (:func:`config_hash` is its sha256):
+    what a manifest records as the configuration its batches were written with."""
+    return json.dumps(content_config(config, window), sort_keys=True, separators=(",", ":"))
+
+
+def hash_of(text: str) -> str:
+    """Full sha256 (hex) of a configuration's canonical JSON text."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class LandingName:
     """A parsed landing file name.

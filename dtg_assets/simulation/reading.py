@@ -15,12 +15,14 @@ cast, anything else is an error.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dtg_assets.simulation.schemas import schema_text
 from dtg_assets.simulation.storage import Storage
 
 
@@ -90,11 +92,111 @@ def record_files(files: list[dict], table: str | None = None) -> list[str]:
         raise ValueError(f"not a commit record: {exc}") from None
 
 
+def manifest_schemas(manifest: pa.Table, table: str) -> dict[str, str]:
+    """The schema (:func:`~dtg_assets.simulation.schemas.schema_text`) a manifest records for
+    each of a landing table's files, by relative path."""
+    if manifest.num_rows == 0:
+        return {}
+    files = pc.list_flatten(manifest.column("files").combine_chunks())
+    files = files.filter(pc.equal(files.field("table"), table))
+    paths, schemas = files.field("path").to_pylist(), files.field("schema").to_pylist()
+    return dict(zip(paths, schemas, strict=True))
+
+
 def manifest_labels(manifest: pa.Table) -> str | None:
     """Relative path of the labels file a manifest belongs with (None: no manifest)."""
     if manifest.num_rows == 0:
         return None
     return manifest.column("labels_file")[0].as_py()
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """What reading one committed file found out about its schema.
+
+    Attributes:
+        path: Its filesystem path.
+        schema: :func:`~dtg_assets.simulation.schemas.schema_text` of its footer's Arrow schema
+            (None if the footer could not be read).
+        problem: Why not (``no such file``, or the reader's error).
+    """
+
+    path: str
+    schema: str | None
+    problem: str | None = None
+
+
+def read_as_recorded(
+    zone: Root,
+    paths: list[str],
+    schema: pa.Schema,
+    columns: list[str],
+    recorded: dict[str, str],
+) -> tuple[pa.Table | None, list[FileRead], str | None]:
+    """Read some columns of committed files, each as the schema its manifest records.
+
+    A file whose footer schema is exactly the one recorded for it and differs from the landing
+    schema was drifted on purpose (a ``schema_drift`` anomaly): a needed column it lacks or
+    carries in another kind of type reads as nulls. Any other file is read strictly, as
+    :func:`read_parquet_files` does. Every file's footer schema is reported, even after a file
+    fails to read, so the schema check can name each bad file.
+
+    Args:
+        zone: The data root the paths belong to.
+        paths: Filesystem paths of the committed files (a missing one is skipped: its rows are
+            missing, which the row-count checks report).
+        schema: The landing schema of their table.
+        columns: The columns to read.
+        recorded: The recorded schema text of each file, by filesystem path.
+
+    Returns:
+        ``(rows or None, one FileRead per path, the first read error naming its file or None)``.
+    """
+    target = pa.schema([schema.field(c) for c in columns])
+    standard = schema_text(schema)
+    tables, found, error = [], [], None
+    for path in paths:
+        try:
+            source = path if zone.storage.local else pa.BufferReader(zone.storage.read_bytes(path))
+            parquet = pq.ParquetFile(source)
+            actual = schema_text(parquet.schema_arrow)
+        except FileNotFoundError:
+            found.append(FileRead(path, None, "no such file"))
+            continue
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            found.append(FileRead(path, None, f"cannot read {zone.uri_of(path)}: {exc}"))
+            error = error or f"cannot read {zone.uri_of(path)} as {columns}: {exc}"
+            continue
+        found.append(FileRead(path, actual))
+        if error is not None:
+            continue  # the table is unreadable already; only schemas are still wanted
+        try:
+            if recorded.get(path) == actual != standard:
+                tables.append(_as_drifted(parquet, target))
+            else:
+                read = parquet.read(columns=columns, use_threads=False)
+                tables.append(_conform(read, target))
+        except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
+            error = f"cannot read {zone.uri_of(path)} as {columns}: {exc}"
+    if error is not None:
+        return None, found, error
+    return (pa.concat_tables(tables) if tables else target.empty_table()), found, None
+
+
+def _as_drifted(parquet: pq.ParquetFile, target: pa.Schema) -> pa.Table:
+    """A deliberately drifted file in ``target``: columns it lacks or retyped read as nulls."""
+    actual = parquet.schema_arrow
+    usable = [
+        f.name
+        for f in target
+        if f.name in actual.names and _compatible(actual.field(f.name).type, f.type)
+    ]
+    read = parquet.read(columns=usable, use_threads=False)
+    arrays = [
+        read.column(f.name).cast(f.type) if f.name in usable else pa.nulls(read.num_rows, f.type)
+        for f in target
+    ]
+    return pa.Table.from_arrays(arrays, schema=target)
 
 
 def read_parquet_files(

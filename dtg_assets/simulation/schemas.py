@@ -2,10 +2,15 @@
 
 The landing schemas follow SPEC.md column for column, plus the lineage columns ``batch_id`` and
 ``ingested_at`` every landing row carries. The hive partition column ``date`` is not stored in
-the files: readers get it from the ``date=YYYY-MM-DD`` directory.
+the files: readers get it from the ``date=YYYY-MM-DD`` directory. :func:`schema_text` is the
+canonical text of a file's Arrow schema that the manifest records per landing file (so a file
+written with a drifted schema on purpose records that schema), and :func:`schema_differences`
+says in words how two such texts differ.
 """
 
 from __future__ import annotations
+
+import json
 
 import pyarrow as pa
 
@@ -97,13 +102,15 @@ LABEL_SCHEMA = pa.schema(
     ]
 )
 
-# One file a batch's write committed: path relative to the data root, landing table, rows, bytes.
+# One file a batch's write committed: path relative to the data root, landing table, rows, bytes
+# and the exact Arrow schema it was written with (schema_text).
 MANIFEST_FILE = pa.struct(
     [
         pa.field("path", pa.string(), nullable=False),
         pa.field("table", pa.string(), nullable=False),
         pa.field("rows", pa.int64(), nullable=False),
         pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("schema", pa.string(), nullable=False),
     ]
 )
 
@@ -124,8 +131,10 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("seed", pa.int64(), nullable=False),
         *[pa.field(f"rows_{t}", pa.int64(), nullable=False) for t in TABLES],
         *[pa.field(f"labelled_{t}", pa.int64(), nullable=False) for t in TABLES],
-        # sha256 of the configuration that determines the day's bytes (layout.config_hash).
+        # sha256 of the configuration that determines the day's bytes (layout.config_hash), and
+        # that configuration itself (layout.config_json): the configuration of record.
         pa.field("config_hash", pa.string(), nullable=False),
+        pa.field("config", pa.string(), nullable=False),
         # The day's labels file (relative path), shared by its batches.
         pa.field("labels_file", pa.string(), nullable=False),
         # Exactly the landing files of this batch's write: readers read these and no others.
@@ -134,3 +143,56 @@ MANIFEST_SCHEMA = pa.schema(
         ),
     ]
 )
+
+
+def schema_text(schema: pa.Schema) -> str:
+    """The canonical text of an Arrow schema: a JSON list of ``[name, type, nullable]``.
+
+    Field order, names, Arrow types (``str(type)``, e.g. ``timestamp[us, tz=UTC]``) and
+    nullability are what a reader depends on; schema metadata is left out.
+
+    Args:
+        schema: The schema.
+
+    Returns:
+        Compact JSON text; equal schemas give equal text.
+    """
+    fields = [[f.name, str(f.type), f.nullable] for f in schema]
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def schema_differences(expected: str, actual: str) -> list[str]:
+    """How a schema differs from the expected one, in words (empty when they are equal).
+
+    Args:
+        expected: :func:`schema_text` of the expected schema.
+        actual: :func:`schema_text` of the actual one.
+
+    Returns:
+        One phrase per difference: missing and unexpected columns, changed types and
+        nullability, and the order if only that differs.
+
+    Raises:
+        ValueError: If ``expected`` is not a schema text.
+    """
+    try:
+        want = {name: (kind, nullable) for name, kind, nullable in json.loads(expected)}
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a schema text: {expected[:80]!r} ({exc})") from None
+    have = {name: (kind, nullable) for name, kind, nullable in json.loads(actual)}
+    found = []
+    missing = [n for n in want if n not in have]
+    extra = [n for n in have if n not in want]
+    if missing:
+        found.append(f"missing column(s) {missing}")
+    if extra:
+        found.append(f"unexpected column(s) {extra}")
+    for name in (n for n in want if n in have):
+        (kind, nullable), (got, got_nullable) = want[name], have[name]
+        if kind != got:
+            found.append(f"{name} is {got}, not {kind}")
+        if nullable != got_nullable:
+            found.append(f"{name} is {'nullable' if got_nullable else 'not nullable'}")
+    if not found and expected != actual:
+        found.append(f"columns in another order: {list(have)}")
+    return found

@@ -182,6 +182,8 @@ class ParquetSink:
         schema: pa.Schema,
         background: BackgroundWriter | None = None,
     ) -> None:
+        # The schema the file is written with: what its manifest entry records.
+        self.schema = schema
         self._path, self._background = path, background
         if background is not None:
             self._handle = pa.BufferOutputStream()

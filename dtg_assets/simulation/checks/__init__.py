@@ -2,8 +2,9 @@
 
 ``CHECKS`` is the one catalog: every check names its asset (a window's table), severity and
 description for the UI, the function that decides it (see :mod:`.counts`, :mod:`.references`,
-:mod:`.funnel`) and the tables it reads besides the manifest, so that an unreadable table fails
-exactly the checks that read it. :func:`dtg_assets.simulation.verify.verify_day` runs them.
+:mod:`.funnel`, :mod:`.structure`, :mod:`.record`) and what it reads besides the manifest (tables'
+rows, or ``<table>/files``: their files), so that an unreadable table fails exactly the checks
+that read it. :func:`dtg_assets.simulation.verify.verify_day` runs them.
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ from dtg_assets.simulation.checks.model import (
     CheckFunction,
     CheckOutcome,
     CheckSpec,
+    ConfigRecord,
     LandedDay,
+    LandedFile,
     Severity,
     Verdict,
 )
+from dtg_assets.simulation.checks.record import config_matches_resources
 from dtg_assets.simulation.checks.references import labels_consistent, references
+from dtg_assets.simulation.checks.structure import (
+    files_match_committed_schema,
+    only_committed_files,
+)
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
 
@@ -42,7 +50,7 @@ def _check(
     return Check(CheckSpec(asset, name, severity, description), decide, reads or (asset,))
 
 
-CHECKS: tuple[Check, ...] = (
+_CONTENT_CHECKS: tuple[Check, ...] = (
     *(
         _check(t, "rows_match_manifest", "ERROR", f"{t} rows landed per batch, read back from "
                "storage, equal the batch manifest exactly.", rows_match_manifest)
@@ -87,6 +95,30 @@ CHECKS: tuple[Check, ...] = (
            ("ground_truth_labels", *TABLES)),
 )  # fmt: skip
 
+# Checks of files rather than rows, and of the configuration the day was written with.
+_STRUCTURE_CHECKS: tuple[Check, ...] = (
+    *(
+        _check(t, "files_match_committed_schema", "ERROR", f"Every committed {t} file's full "
+               "Arrow schema (Parquet footer) is the one its manifest records (the landing "
+               "schema, or a schema drift injected on purpose); names each bad file.",
+               files_match_committed_schema, (f"{t}/files",))
+        for t in TABLES
+    ),
+    *(
+        _check(t, "only_committed_files", "ERROR", f"Every file in the day's {t} date "
+               "folders, hidden names (.x.parquet, _x.parquet) included, is a file its commit "
+               "lists (a live writer's in-flight .tmp excepted); names each other file.",
+               only_committed_files, (f"{t}/files",))
+        for t in TABLES
+    ),
+    _check("batch_manifest", "config_matches_resources", "WARN",
+           "The configuration the day was written with (its manifest's config of record, "
+           "which the other checks verify it against) equals the one the resources configure "
+           "now; names the differing fields.", config_matches_resources, ("batch_manifest",)),
+)  # fmt: skip
+
+CHECKS: tuple[Check, ...] = (*_CONTENT_CHECKS, *_STRUCTURE_CHECKS)
+
 # The specs alone, in catalog order: what the Dagster layer declares.
 CHECK_SPECS: tuple[CheckSpec, ...] = tuple(c.spec for c in CHECKS)
 
@@ -97,7 +129,9 @@ __all__ = [
     "Check",
     "CheckOutcome",
     "CheckSpec",
+    "ConfigRecord",
     "LandedDay",
+    "LandedFile",
     "Severity",
     "Verdict",
 ]

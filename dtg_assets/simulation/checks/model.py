@@ -2,8 +2,9 @@
 
 A :class:`Check` is one named property of one asset of a window: its :class:`CheckSpec` (what
 the UI shows: asset, name, severity, description), the function that decides it and the tables
-it reads. The function gets a :class:`LandedDay` and returns a :class:`Verdict`; running a check
-on a day gives a :class:`CheckOutcome`, which is what travels to the Dagster layer.
+it reads. The function gets a :class:`LandedDay` (frames, committed :class:`LandedFile` s, the
+:class:`ConfigRecord`) and returns a :class:`Verdict`; running a check on a day gives a
+:class:`CheckOutcome`, which is what travels to the Dagster layer.
 """
 
 from __future__ import annotations
@@ -33,13 +34,54 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
+class LandedFile:
+    """One committed landing file as the structure checks see it.
+
+    Attributes:
+        table: Its landing table.
+        location: Where it is, as users name it.
+        recorded: The schema text its manifest records (None if the manifest lists no schema
+            for it).
+        actual: The schema text of its Parquet footer (None if unreadable or missing).
+        problem: Why the footer could not be read (``no such file`` for a missing file).
+    """
+
+    table: str
+    location: str
+    recorded: str | None
+    actual: str | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    """The configuration a day was written with, against the one configured now.
+
+    Attributes:
+        recorded: The configuration of record (the manifest's ``config``: the part of the
+            scenario that determines the day's bytes), or None if there is none usable.
+        configured: The same part of the scenario the resources configure now.
+        problem: Why the record is not used (the checks then use the configured scenario).
+    """
+
+    recorded: dict[str, Any] | None
+    configured: dict[str, Any]
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class LandedDay:
-    """Everything a check may look at: the day's frames, its scenario and its planned batches."""
+    """Everything a check may look at: the day's frames, the scenario it was written with (of
+    record), its planned batches, its committed files, the files no commit accounts for (by
+    table) and how its configuration of record compares with the configured one."""
 
     day: dt.date
     frames: dict[str, pd.DataFrame]
     config: ScenarioConfig
     plans: list[BatchPlan]
+    files: tuple[LandedFile, ...] = ()
+    foreign: dict[str, list[str]] = field(default_factory=dict)
+    record: ConfigRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +113,8 @@ class Check:
 
     spec: CheckSpec
     decide: CheckFunction
-    # Landing tables and ground truth the check reads besides the manifest (always read).
+    # What the check reads besides the manifest (always read): landing tables' rows and ground
+    # truth by name, a table's files (footers, folder listing) as ``<table>/files``.
     reads: tuple[str, ...]
 
     def run(self, day: LandedDay, errors: dict[str, str]) -> CheckOutcome:
