@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dtg_assets.simulation.schemas import schema_text
+from dtg_assets.simulation.schemas import MANIFEST_SCHEMA, schema_text
 from dtg_assets.simulation.storage import Storage
 
 
@@ -238,6 +238,42 @@ def read_parquet_files(
         except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
             raise ValueError(f"cannot read {zone.uri_of(path)} as {schema.names}: {exc}") from exc
     return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def read_manifests(zone: Root, paths: list[str]) -> pa.Table:
+    """Read manifest files (:func:`read_parquet_files` with the manifest schema).
+
+    Raises:
+        ValueError: Naming the file; for a manifest written before manifests recorded their
+            configuration and file schemas, saying so and that the day must be written again.
+    """
+    try:
+        return read_parquet_files(zone, paths, MANIFEST_SCHEMA)
+    except ValueError as exc:
+        for path in paths:
+            if _older_manifest(zone, path):
+                raise ValueError(
+                    f"{zone.uri_of(path)} is a manifest of an older layout (no configuration "
+                    "of record or file schemas): write the day again"
+                ) from exc
+        raise
+
+
+def _older_manifest(zone: Root, path: str) -> bool:
+    try:
+        source = path if zone.storage.local else pa.BufferReader(zone.storage.read_bytes(path))
+        schema = pq.ParquetFile(source).schema_arrow
+    except (pa.ArrowException, OSError, ValueError):
+        return False
+    if "config" not in schema.names:
+        return True
+    files = schema.field("files").type if "files" in schema.names else None
+    return (
+        files is not None
+        and pa.types.is_list(files)
+        and pa.types.is_struct(files.value_type)
+        and files.value_type.get_field_index("schema") < 0
+    )
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
