@@ -1,7 +1,7 @@
 """Reading landed Parquet back: exactly the files a day committed, in the expected schema.
 
 A day's commit record (``landing/_commits/<window>-<YYYYMMDD>.json``: its configuration hash and
-``files``, each with relative path, table, rows and bytes) and its manifest
+``files``, each with relative path, table, rows, bytes and Arrow schema) and its manifest
 (:data:`~dtg_assets.simulation.schemas.MANIFEST_SCHEMA`, ground truth: the same files per batch,
 and the labels file) name every file the write committed, so readers never list directories to find
 a day's data: files of another write of the day (a torn write under another configuration, a
@@ -9,7 +9,8 @@ leftover of an older layout) can sit beside them and are never read. The commit 
 ground truth, so the gatekeeper reads the landing zone through it without seeing the labels.
 :func:`read_parquet_files` reads a list of files single-threaded and names the file that cannot be
 read; a column of another width or unit of the same kind (as other Parquet writers produce) is
-cast, anything else is an error.
+cast, anything else is an error. :func:`read_as_recorded` (the checks' reader) also reports each
+file's footer schema and reads a file drifted on purpose as far as it can be.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def commit_record(digest: str, files: list[dict]) -> bytes:
 
     Args:
         digest: The day's configuration hash.
-        files: Every landing file committed: ``path``, ``table``, ``rows``, ``bytes``.
+        files: Every landing file committed: ``path``, ``table``, ``rows``, ``bytes``, ``schema``.
 
     Returns:
         UTF-8 JSON.
