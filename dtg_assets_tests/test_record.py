@@ -231,3 +231,21 @@ def test_differing_fields_by_path():
         "only_a": [1, None],
     }
     assert differing_fields(a, a) == {}
+
+
+def test_a_manifest_of_the_older_layout_is_named_with_what_to_do(custom_day, tmp_path):
+    shutil.copytree(custom_day, tmp_path / "old")
+    zone = LandingZone(str(tmp_path / "old"))
+    path = zone.manifest_path(Window.LIVE, LIVE_DAY)
+    pq.write_table(pq.read_table(path).drop_columns(["config"]), path)
+    message = (
+        f"{path} is a manifest of an older layout (no configuration of record or file "
+        "schemas): write the day again"
+    )
+    with pytest.raises(ValueError) as error:
+        zone.read_manifest(Window.LIVE, LIVE_DAY)
+    assert str(error.value) == message
+    # Every check fails with that one line; nothing crashes.
+    default = build_scenario(SimulationResource(scale=SCALE), AnomalyScheduleResource())
+    outcomes = verify_day(zone, default, LIVE_DAY, Window.LIVE)
+    assert all(not o.passed and message in o.description for o in outcomes)

@@ -37,6 +37,7 @@ from dtg_assets.simulation.plan import plan_day
 from dtg_assets.simulation.reading import (
     manifest_labels,
     parse_commit_record,
+    read_manifests,
     read_parquet_files,
     record_files,
 )
@@ -284,7 +285,7 @@ class LandingZone:
         """Batch manifest of one window's day (empty if the day was never committed)."""
         path = self.manifest_path(window, day)
         paths = [path] if self.storage.exists(path) else []
-        return read_parquet_files(self, paths, MANIFEST_SCHEMA)
+        return read_manifests(self, paths)
 
     def write_day(
         self,

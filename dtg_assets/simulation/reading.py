@@ -1,7 +1,7 @@
 """Reading landed Parquet back: exactly the files a day committed, in the expected schema.
 
 A day's commit record (``landing/_commits/<window>-<YYYYMMDD>.json``: its configuration hash and
-``files``, each with relative path, table, rows and bytes) and its manifest
+``files``, each with relative path, table, rows, bytes and Arrow schema) and its manifest
 (:data:`~dtg_assets.simulation.schemas.MANIFEST_SCHEMA`, ground truth: the same files per batch,
 and the labels file) name every file the write committed, so readers never list directories to find
 a day's data: files of another write of the day (a torn write under another configuration, a
@@ -9,7 +9,8 @@ leftover of an older layout) can sit beside them and are never read. The commit 
 ground truth, so the gatekeeper reads the landing zone through it without seeing the labels.
 :func:`read_parquet_files` reads a list of files single-threaded and names the file that cannot be
 read; a column of another width or unit of the same kind (as other Parquet writers produce) is
-cast, anything else is an error.
+cast, anything else is an error. :func:`read_as_recorded` (the checks' reader) also reports each
+file's footer schema and reads a file drifted on purpose as far as it can be.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dtg_assets.simulation.schemas import schema_text
+from dtg_assets.simulation.schemas import MANIFEST_SCHEMA, schema_text
 from dtg_assets.simulation.storage import Storage
 
 
@@ -58,7 +59,7 @@ def commit_record(digest: str, files: list[dict]) -> bytes:
 
     Args:
         digest: The day's configuration hash.
-        files: Every landing file committed: ``path``, ``table``, ``rows``, ``bytes``.
+        files: Every landing file committed: ``path``, ``table``, ``rows``, ``bytes``, ``schema``.
 
     Returns:
         UTF-8 JSON.
@@ -238,6 +239,42 @@ def read_parquet_files(
         except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
             raise ValueError(f"cannot read {zone.uri_of(path)} as {schema.names}: {exc}") from exc
     return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def read_manifests(zone: Root, paths: list[str]) -> pa.Table:
+    """Read manifest files (:func:`read_parquet_files` with the manifest schema).
+
+    Raises:
+        ValueError: Naming the file; for a manifest written before manifests recorded their
+            configuration and file schemas, saying so and that the day must be written again.
+    """
+    try:
+        return read_parquet_files(zone, paths, MANIFEST_SCHEMA)
+    except ValueError as exc:
+        for path in paths:
+            if _older_manifest(zone, path):
+                raise ValueError(
+                    f"{zone.uri_of(path)} is a manifest of an older layout (no configuration "
+                    "of record or file schemas): write the day again"
+                ) from exc
+        raise
+
+
+def _older_manifest(zone: Root, path: str) -> bool:
+    try:
+        source = path if zone.storage.local else pa.BufferReader(zone.storage.read_bytes(path))
+        schema = pq.ParquetFile(source).schema_arrow
+    except (pa.ArrowException, OSError, ValueError):
+        return False
+    if "config" not in schema.names:
+        return True
+    files = schema.field("files").type if "files" in schema.names else None
+    return (
+        files is not None
+        and pa.types.is_list(files)
+        and pa.types.is_struct(files.value_type)
+        and files.value_type.get_field_index("schema") < 0
+    )
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
