@@ -344,7 +344,7 @@ class Cluster:
         SIGKILL, once what is left of its process group is stopped."""
         name = hostname.split("@")[0].removeprefix("dtg-")
         self.stop(name)
-        return self.start_worker(int(name.rsplit("-", 1)[1]))
+        return self.start_worker(int(name.rsplit("-", 1)[1]), wait=False)
 
     @property
     def host(self) -> str:
@@ -388,9 +388,13 @@ class Cluster:
             service.process.wait(timeout=1)
 
     def down(self) -> None:
-        """Stop every service (the database last) and delete PostgreSQL's data."""
-        for name in [n for n in self.services if n != "postgres"]:
-            self.stop(name)
+        """Stop every service (all at once, the database last) and delete PostgreSQL's data."""
+        others = [s for n, s in self.services.items() if n != "postgres"]
+        stop_groups([s.pid for s in others], signal.SIGTERM, 20)
+        for service in others:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                service.process.wait(timeout=1)
+            self.services.pop(service.name)
         self.stop("postgres")
         if self.pg_data is not None and self.pg_data != self.root / "postgres":
             shutil.rmtree(self.pg_data, ignore_errors=True)
@@ -412,19 +416,34 @@ def stop_group(pgid: int, sig: int, timeout: float) -> None:
         sig: The first signal.
         timeout: Seconds to wait before SIGKILL.
     """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
+    stop_groups([pgid], sig, timeout)
+
+
+def stop_groups(pgids: list[int], sig: int, timeout: float) -> None:
+    """Signal process groups together, wait for all to go, then SIGKILL what is left.
+
+    Args:
+        pgids: The groups' ids (their leaders' pids, as started with ``start_new_session``).
+        sig: The first signal.
+        timeout: Seconds to wait before SIGKILL.
+    """
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pgid, os.WNOHANG)
+    left = list(pgids)
+    while left and time.monotonic() < deadline:
+        for pgid in list(left):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pgid, os.WNOHANG)  # reap our own child, or it stays a zombie
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                left.remove(pgid)
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+    for pgid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -451,14 +470,14 @@ def _down(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"no cluster is up in {root}", file=sys.stderr)
         return 0
-    order = sorted(state["pids"], key=lambda n: n == "postgres")  # the database last
-    for name in order:
-        pid = state["pids"][name]
-        stop_group(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM, 20)
+    pids = state["pids"]
+    stop_groups([p for n, p in pids.items() if n != "postgres"], signal.SIGTERM, 20)
+    if "postgres" in pids:  # the database last
+        stop_group(pids["postgres"], signal.SIGINT, 20)
     if state.get("pg_data") and not state["pg_data"].startswith(str(root)):
         shutil.rmtree(state["pg_data"], ignore_errors=True)
     (root / STATE).unlink()
-    print(f"cluster down: stopped {', '.join(order)}")
+    print(f"cluster down: stopped {', '.join(pids)}")
     return 0
 
 

@@ -351,7 +351,7 @@ def load_cluster_module():
 
 # Seconds after which Redis hands a dead worker's run to another worker; every run of the
 # distributed tests takes less (deploy/dagster.yaml: an hour, longer than any run).
-VISIBILITY_TIMEOUT_S = 20
+VISIBILITY_TIMEOUT_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +364,7 @@ def cluster(tmp_path_factory):
         "DTG_START_DATE": DAGSTER_START.isoformat(),
         "DTG_DATA_ROOT": str(root / "data"),
         "DTG_SEED": "42",
-        "DTG_BACKFILL_MAX_PARTITIONS_PER_RUN": "2",
+        "DTG_BACKFILL_MAX_PARTITIONS_PER_RUN": "4",
     }
     services = deploy.Cluster(
         root, workers=2, env=env, visibility_timeout=VISIBILITY_TIMEOUT_S, durable=False

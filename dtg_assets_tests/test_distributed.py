@@ -26,7 +26,7 @@ from unittest import mock
 import dagster as dg
 import pytest
 
-from dtg_assets_tests.conftest import DAGSTER_START, dagster_resources
+from dtg_assets_tests.conftest import DAGSTER_START
 
 pytestmark = pytest.mark.distributed
 
@@ -39,6 +39,9 @@ NAMES = (
     "batch_manifest",
 )
 HISTORICAL = [(DAGSTER_START + dt.timedelta(days=i)).isoformat() for i in range(14)]
+# DTG_BACKFILL_MAX_PARTITIONS_PER_RUN of the cluster: the first 8 days backfill as 2 runs.
+PER_RUN = 4
+BACKFILLED = HISTORICAL[:8]
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
@@ -147,20 +150,31 @@ def tree_hashes(root: Path) -> dict[str, str]:
     }
 
 
-def land_in_process(root: Path, window: str, days: list[str], scale: float):
-    """The reference: one in-process Dagster run of a window's landing assets over ``days``."""
-    from dtg_assets.assets import historical_landing, live_landing
+def land_in_process(root: Path, window: str, days: list[str], scale: float) -> set[tuple]:
+    """The reference: the engine lands and checks ``days`` here, in the test process.
 
-    result = dg.materialize(
-        [historical_landing if window == "historical" else live_landing],
-        tags={RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]},
-        resources=dagster_resources(root, scale=scale),
-    )
-    assert result.success
-    return result
+    Returns:
+        The check outcomes as :func:`check_outcomes` gives them.
+    """
+    from dtg_assets.resources import AnomalyScheduleResource, SimulationResource, build_scenario
+    from dtg_assets.simulation.verify import verify_day
+
+    simulation = SimulationResource(data_root=str(root), scale=scale)
+    config = build_scenario(simulation, AnomalyScheduleResource())
+    zone = simulation.zone()
+    outcomes = set()
+    for day in map(dt.date.fromisoformat, days):
+        zone.write_day(config, day, window)
+        outcomes |= {
+            (f"{window}/{o.spec.asset}", o.spec.name, day.isoformat(), o.passed,
+             o.description.replace(str(root), "<root>"))
+            for o in verify_day(zone, config, day, window)
+        }  # fmt: skip
+    return outcomes
 
 
 def check_outcomes(evaluations, root: Path) -> set[tuple]:
+    """``(asset, check, partition, passed, description)`` of Dagster check evaluations."""
     return {
         (
             e.asset_key.to_user_string(),
@@ -183,7 +197,7 @@ def test_a_ui_backfill_runs_as_several_runs_over_both_workers_and_lands_the_in_p
         LAUNCH_BACKFILL,
         {
             "p": {
-                "partitionNames": HISTORICAL,
+                "partitionNames": BACKFILLED,
                 "assetSelection": keys("historical"),
                 "runConfigData": IN_PROCESS,  # the data root and scale of the environment
                 "title": "historical window",
@@ -194,16 +208,15 @@ def test_a_ui_backfill_runs_as_several_runs_over_both_workers_and_lands_the_in_p
     cluster.stop_daemon()  # (if running) its backfill loop looks again only every 30 s:
     cluster.ensure_daemon()  # a new daemon picks the backfill up on its first iteration
 
-    reference = land_in_process(tmp_path / "ref", "historical", HISTORICAL, 1.0)
+    reference = land_in_process(tmp_path / "ref", "historical", BACKFILLED, 1.0)
     with instance_of(cluster) as instance:
-        # DTG_BACKFILL_MAX_PARTITIONS_PER_RUN=2 in the cluster: 14 days in 7 runs of 2 days.
-        runs = finished_runs(instance, {"dagster/backfill": answer["backfillId"]}, 7, 240)
-        assert len(runs) == 7
+        runs = finished_runs(instance, {"dagster/backfill": answer["backfillId"]}, 2, 240)
+        assert len(runs) == len(BACKFILLED) // PER_RUN == 2
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
             (r.run_id, r.status) for r in runs
         ]
         ranges = sorted((r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in runs)
-        assert ranges == [(HISTORICAL[i], HISTORICAL[i + 1]) for i in range(0, 14, 2)]
+        assert ranges == [(BACKFILLED[0], BACKFILLED[3]), (BACKFILLED[4], BACKFILLED[7])]
         assert {worker_of(cluster, r) for r in runs} == workers(cluster)
         evaluations = [
             entry.dagster_event.event_specific_data
@@ -213,13 +226,13 @@ def test_a_ui_backfill_runs_as_several_runs_over_both_workers_and_lands_the_in_p
             )
         ]
     assert tree_hashes(root) == tree_hashes(tmp_path / "ref")
-    assert len(tree_hashes(root)) > 14 * 6
+    assert len(tree_hashes(root)) > len(BACKFILLED) * 6
     distributed_checks = check_outcomes(evaluations, root)
     from dtg_assets.assets import historical_landing
 
-    assert len(evaluations) == len(distributed_checks) == 14 * len(historical_landing.check_keys)
-    expected = check_outcomes(reference.get_asset_check_evaluations(), tmp_path / "ref")
-    assert distributed_checks == expected
+    checks = len(historical_landing.check_keys)
+    assert len(evaluations) == len(distributed_checks) == len(BACKFILLED) * checks
+    assert distributed_checks == reference
     assert all(outcome[3] for outcome in distributed_checks)
 
 
@@ -296,7 +309,7 @@ def test_a_worker_killed_mid_run_is_retried_on_the_other_worker_with_the_same_by
         }
     assert tree_hashes(root) == tree_hashes(reference)
     assert not list(root.rglob("*.tmp")), "the killed writer's temporaries are left"
-    cluster.replace_worker(killed)
+    cluster.replace_worker(killed)  # two workers again for the tests that follow
 
 
 def test_the_daemon_evaluates_the_daily_schedule_tick_of_0100_utc_onto_a_worker(cluster, tmp_path):
@@ -306,8 +319,10 @@ def test_the_daemon_evaluates_the_daily_schedule_tick_of_0100_utc_onto_a_worker(
     data_root = Path(cluster.env()["DTG_DATA_ROOT"])
     # live_job also runs the gatekeeper's findings: they need the historical window (the
     # backfill test lands the same bytes there) and the baseline.
-    if len(list((data_root / "ground_truth" / "manifest").glob("historical-*"))) < 14:
-        land_in_process(data_root, "historical", HISTORICAL, 1.0)
+    landed = {p.stem for p in (data_root / "ground_truth" / "manifest").glob("historical-*")}
+    land_in_process(data_root, "historical",
+                    [d for d in HISTORICAL if f"historical-{d.replace('-', '')}" not in landed],
+                    1.0)  # fmt: skip
     resources = {"simulation": SimulationResource(data_root=str(data_root)),
                  "gatekeeper": GatekeeperResource()}  # fmt: skip
     assert dg.materialize([gatekeeper_baseline], resources=resources).success
