@@ -4,7 +4,8 @@
 open-ended up to the last complete UTC day, so the daily schedule keeps adding partitions.
 ``DTG_START_DATE`` (ISO date) defaults to 21 days before today, which gives exactly the seven
 live days of the default scenario; pin it for reproducible runs. Partitions are fixed when the
-code location loads, so the simulation resource takes its start date from here too.
+code location loads, so the simulation resource takes its start date from here too. So is the
+landing windows' backfill policy (``DTG_BACKFILL_MAX_PARTITIONS_PER_RUN``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 
 import dagster as dg
 
-from dtg_assets.settings import env_start_date
+from dtg_assets.settings import env_backfill_partitions_per_run, env_start_date
 
 HISTORICAL_DAYS = 14
 
@@ -34,6 +35,26 @@ def scenario_start_date() -> dt.date:
 def live_start_date(start: dt.date | None = None) -> dt.date:
     """First live day: the day after the historical window."""
     return (start or scenario_start_date()) + dt.timedelta(days=HISTORICAL_DAYS)
+
+
+def landing_backfill_policy() -> dg.BackfillPolicy:
+    """How a backfill of a landing window is split into runs.
+
+    Unset ``DTG_BACKFILL_MAX_PARTITIONS_PER_RUN`` keeps one run per backfill (and
+    ``dagster asset materialize --partition-range``, which needs a single-run policy); a number N
+    makes a backfill ``ceil(days / N)`` runs of at most N days each, which a queued run
+    coordinator spreads over run workers (for example Celery workers, see ``deploy/``).
+
+    Returns:
+        ``BackfillPolicy.single_run()`` or ``BackfillPolicy.multi_run(N)``.
+
+    Raises:
+        dtg_assets.settings.SettingError: If the variable is set but not a whole number >= 1.
+    """
+    per_run = env_backfill_partitions_per_run()
+    if per_run is None:
+        return dg.BackfillPolicy.single_run()
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run)
 
 
 def build_partitions(

@@ -2,7 +2,8 @@
 
 ``DTG_SEED``, ``DTG_START_DATE`` and ``DTG_DATA_ROOT`` are read by the code location when it
 loads (partitions, resource validation), by a run when it starts, and by ``dtg-run`` for its
-``--seed`` / ``--start-date`` / ``--data-root`` defaults. They are all parsed by the functions
+``--seed`` / ``--start-date`` / ``--data-root`` defaults; ``DTG_BACKFILL_MAX_PARTITIONS_PER_RUN``
+by the code location, for the landing assets' backfill policy. They are all parsed by the functions
 here, against the engine's own limits, so a bad value is refused with the same one-line message
 wherever it is met, and before anything is written. Dagster-free, so ``dtg-run`` can check its
 arguments before importing Dagster.
@@ -30,15 +31,18 @@ __all__ = [
     "SEED_ENV",
     "SettingError",
     "check_seed",
+    "env_backfill_partitions_per_run",
     "env_data_root",
     "env_seed",
     "env_start_date",
+    "parse_partitions_per_run",
     "parse_seed",
     "parse_start_date",
 ]
 
 START_DATE_ENV = "DTG_START_DATE"
 DATA_ROOT_ENV = "DTG_DATA_ROOT"
+BACKFILL_ENV = "DTG_BACKFILL_MAX_PARTITIONS_PER_RUN"
 DEFAULT_SEED = 42
 DEFAULT_DATA_ROOT = "./data"
 
@@ -94,3 +98,42 @@ def env_start_date() -> dt.date:
 def env_data_root() -> str:
     """The data root from ``DTG_DATA_ROOT``, ``./data`` when unset or blank."""
     return os.environ.get(DATA_ROOT_ENV, "").strip() or DEFAULT_DATA_ROOT
+
+
+def parse_partitions_per_run(raw: str, source: str = BACKFILL_ENV) -> int:
+    """Parse the most partitions (days) one backfill run of a landing window may cover.
+
+    Args:
+        raw: A whole number of days, 1 or more, in the ASCII digits 0-9 (surrounding blanks are
+            ignored).
+        source: How the setting is named in the message.
+
+    Returns:
+        The number of partitions per run.
+
+    Raises:
+        SettingError: If it is not a whole number of at least 1 written in the digits 0-9.
+    """
+    text = raw.strip()
+    # int() would accept "+3", "1_000" and other scripts' digits: only plain ASCII digits read
+    # the same to a person and to the program.
+    if not (text and text.isascii() and text.isdigit() and int(text) >= 1):
+        raise SettingError(
+            f"{source}={raw!r} is not a valid number of partitions per run: expected a whole "
+            "number of days, 1 or more, in the digits 0-9 (unset: one run per backfill)"
+        )
+    return int(text)
+
+
+def env_backfill_partitions_per_run() -> int | None:
+    """The landing windows' backfill run size from ``DTG_BACKFILL_MAX_PARTITIONS_PER_RUN``.
+
+    Returns:
+        None when unset or blank (a backfill is one run, whatever its range), else the most
+        partitions one run covers.
+
+    Raises:
+        SettingError: If it is set to something else than a whole number of at least 1.
+    """
+    raw = os.environ.get(BACKFILL_ENV, "")
+    return parse_partitions_per_run(raw) if raw.strip() else None

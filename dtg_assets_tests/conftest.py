@@ -12,8 +12,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import importlib.util
 import math
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -344,3 +347,76 @@ def new_batch(new_config: ScenarioConfig):
         return plan, generate_batch(new_config, plan), twin
 
     return get
+
+
+# --- Distributed deployment (deploy/) -------------------------------------------------------
+# Tests marked `distributed` start PostgreSQL, Redis and Celery workers (the `distributed` extra,
+# which .ci/run installs with the OS services). Where that extra is not installed and CI is
+# unset (the README's `pip install -e '.[dev]' && pytest`), they are deselected, and pytest's
+# header says so; in CI, or with the extra, they run, and services that cannot start fail them.
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _distributed_extra() -> bool:
+    return all(importlib.util.find_spec(m) for m in ("dagster_celery", "dagster_postgres"))
+
+
+def _run_distributed() -> bool:
+    return bool(os.environ.get("CI")) or _distributed_extra()
+
+
+def pytest_report_header(config) -> str:
+    if _run_distributed():
+        return "distributed tests: run (PostgreSQL, Redis and Celery workers on 127.0.0.1)"
+    return (
+        "distributed tests: deselected (the `distributed` extra is not installed: "
+        "pip install -e '.[dev,distributed]' plus redis-server and PostgreSQL to run them)"
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if _run_distributed():
+        return
+    deselected = [item for item in items if item.get_closest_marker("distributed")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("distributed")]
+
+
+def load_cluster_module():
+    """``deploy/cluster.py``, the script that brings a local cluster up (not a package)."""
+    spec = importlib.util.spec_from_file_location("dtg_deploy_cluster", REPO / "deploy/cluster.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+# Seconds after which Redis hands a dead worker's run to another worker; every run of the
+# distributed tests takes less (deploy/dagster.yaml: an hour, longer than any run).
+VISIBILITY_TIMEOUT_S = 30
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A local cluster of deploy/: PostgreSQL, Redis, two Celery workers and the webserver on
+    free loopback ports (the daemon is started by the tests that need it), all stopped after."""
+    deploy = load_cluster_module()
+    root = tmp_path_factory.mktemp("cluster")
+    env = {
+        "DTG_START_DATE": DAGSTER_START.isoformat(),
+        "DTG_DATA_ROOT": str(root / "data"),
+        "DTG_SEED": "42",
+        "DTG_BACKFILL_MAX_PARTITIONS_PER_RUN": "4",
+    }
+    services = deploy.Cluster(
+        root, workers=2, env=env, visibility_timeout=VISIBILITY_TIMEOUT_S, durable=False
+    )
+    try:
+        services.up(daemon=False)
+    except deploy.ClusterError as exc:
+        pytest.fail(f"the distributed test services could not start: {exc}", pytrace=False)
+    try:
+        yield services
+    finally:
+        services.down()

@@ -24,6 +24,7 @@ import pyarrow as pa
 from dtg_assets.assets.columns import column_schema
 from dtg_assets.checks import CheckRecorder, asset_check_spec
 from dtg_assets.markdown import markdown_table
+from dtg_assets.partitions import landing_backfill_policy
 from dtg_assets.resources import AnomalyScheduleResource, SimulationResource, build_scenario
 from dtg_assets.simulation.landing import DayResult
 from dtg_assets.simulation.plan import Window
@@ -172,7 +173,7 @@ def build_landing_asset(
         specs=specs,
         check_specs=check_specs,
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=landing_backfill_policy(),
         can_subset=True,
     )
     def _landing(

@@ -1,11 +1,11 @@
 """Arrow schemas of the landing tables, the ground-truth labels and the batch manifest.
 
 The landing schemas follow the funnel model (README, "What is generated") column for column,
-plus the lineage columns ``batch_id`` and ``ingested_at`` every landing row carries. The hive partition column ``date`` is not stored in
-the files: readers get it from the ``date=YYYY-MM-DD`` directory. :func:`schema_text` is the
-canonical text of a file's Arrow schema that the manifest records per landing file (so a file
-written with a drifted schema on purpose records that schema), and :func:`schema_differences`
-says in words how two such texts differ.
+plus the lineage columns ``batch_id`` and ``ingested_at`` every landing row carries. The hive
+partition column ``date`` is not stored in the files: readers get it from the
+``date=YYYY-MM-DD`` directory. :func:`schema_text` is the canonical text of a file's Arrow schema
+that the manifest records per landing file (so a file written with a drifted schema on purpose
+records that schema), and :func:`schema_differences` says in words how two such texts differ.
 """
 
 from __future__ import annotations

@@ -1,0 +1,507 @@
+"""Bring a complete local DTG cluster up or down on 127.0.0.1, configured as production is.
+
+PostgreSQL (a fresh instance database), Redis (the Celery broker and result backend), N Celery
+run workers (``dagster-celery worker start -- --pool=solo``), the Dagster daemon (schedules,
+backfills, the run queue, run retries) and the webserver, all with ``deploy/dagster.yaml`` and
+``deploy/celery_worker.yaml`` as the instance and worker configuration. Each service is started
+in its own process group on a free loopback port and stopped by that handle; nothing else on the
+machine is touched. Run as root, PostgreSQL (which refuses root) runs as the ``postgres`` user, or
+a system user ``dtg-postgres`` created for it. The same code starts the services of the
+integration tests (``dtg_assets_tests/test_distributed.py``). Usage, from the project's venv with
+the ``distributed`` extra installed::
+
+    python deploy/cluster.py up --dir .cluster --workers 2     # prints the UI address
+    python deploy/cluster.py down --dir .cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import glob
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+DEPLOY = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+PG_USER = "dagster"
+PG_DB = "dagster"
+STATE = "cluster.json"
+
+
+class ClusterError(RuntimeError):
+    """A service did not start; the message is one line naming it and where its log is."""
+
+
+@dataclasses.dataclass
+class Service:
+    """A started service: its name, process (group leader) and log file."""
+
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        """The process id, which is also the id of the service's process group."""
+        return self.process.pid
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _postgres_bin(name: str) -> str:
+    """A PostgreSQL server program: on PATH, else the newest Debian/Ubuntu packaged one."""
+    found = shutil.which(name)
+    if found:
+        return found
+    packaged = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda p: int(re.search(r"/(\d+)/bin/", p).group(1)),
+    )
+    if not packaged:
+        raise ClusterError(
+            f"PostgreSQL's {name} was not found on PATH or in /usr/lib/postgresql/*/bin: "
+            "install PostgreSQL (Debian: apt-get install postgresql)"
+        )
+    return packaged[-1]
+
+
+def _unprivileged_user() -> pwd.struct_passwd:
+    """The user PostgreSQL runs as when we are root: ``postgres``, else ``dtg-postgres``."""
+    for name in ("postgres", "dtg-postgres"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "dtg-postgres"],
+        check=True,
+        capture_output=True,
+    )
+    return pwd.getpwnam("dtg-postgres")
+
+
+def _tail(log: Path, lines: int = 5) -> str:
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+class Cluster:
+    """The services of one local cluster, all under one directory.
+
+    Args:
+        root: Directory of the instance (``home/``), logs and Redis; created if missing.
+        workers: Number of Celery run workers.
+        env: Extra environment of every Dagster process (``DTG_*`` settings).
+        visibility_timeout: Seconds after which a run whose worker died is handed to another
+            worker (``deploy/dagster.yaml``: 3600); tests shorten it.
+        durable: False runs PostgreSQL without fsync: much faster event writes on a busy disk,
+            for throwaway test clusters only (a crash of the machine can lose the database).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+        visibility_timeout: int | None = None,
+        durable: bool = True,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.home = self.root / "home"
+        self.logs = self.root / "logs"
+        self.workers = workers
+        self.extra_env = dict(env or {})
+        self.visibility_timeout = visibility_timeout
+        self.durable = durable
+        self.services: dict[str, Service] = {}
+        self.pg_port = free_port()
+        self.redis_port = free_port()
+        self.web_port = free_port()
+        self.pg_password = secrets.token_urlsafe(18)
+        self.pg_data: Path | None = None
+
+    # --- configuration -------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """The environment of the Dagster processes: instance, database, broker, settings."""
+        redis = f"redis://127.0.0.1:{self.redis_port}"
+        return {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DAGSTER_HOME": str(self.home),
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(self.pg_port),
+            "DAGSTER_PG_USER": PG_USER,
+            "DAGSTER_PG_PASSWORD": self.pg_password,
+            "DAGSTER_PG_DB": PG_DB,
+            "DAGSTER_CELERY_BROKER_URL": f"{redis}/0",
+            "DAGSTER_CELERY_BACKEND_URL": f"{redis}/1",
+            # Two runs per worker: the next run already waits in Redis when a worker is done.
+            "DAGSTER_MAX_CONCURRENT_RUNS": str(2 * self.workers),
+            **self.extra_env,
+        }
+
+    def _write_config(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for name in ("dagster.yaml", "celery_worker.yaml"):
+            text = (DEPLOY / name).read_text()
+            if self.visibility_timeout is not None:
+                text = text.replace(
+                    "visibility_timeout: 3600", f"visibility_timeout: {self.visibility_timeout}"
+                ).replace("unacked_restore_interval: 10", "unacked_restore_interval: 1")
+            (self.home / name).write_text(text)
+        env_file = self.root / "cluster.env"
+        env_file.touch(mode=0o600)
+        keys = [k for k in self.env() if k.startswith("DAGSTER_") or k.startswith("DTG_")]
+        env_file.write_text("".join(f"export {k}={self.env()[k]!r}\n" for k in sorted(keys)))
+
+    # --- processes -----------------------------------------------------------------------
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Service:
+        log = self.logs / f"{name}.log"
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env or self.env(),
+                cwd=self.root,
+                start_new_session=True,  # its own process group: stopped with its children
+            )
+        service = Service(name, process, log)
+        self.services[name] = service
+        return service
+
+    def _wait(self, service: Service, ready, what: str, deadline_s: float = 120) -> None:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if service.process.poll() is not None:
+                raise ClusterError(
+                    f"{service.name} exited with {service.process.returncode} before {what} "
+                    f"(log {service.log}: {_tail(service.log)})"
+                )
+            with contextlib.suppress(OSError, ValueError):
+                if ready():
+                    return
+            time.sleep(0.2)
+        raise ClusterError(f"{service.name} not {what} after {deadline_s:.0f} s ({service.log})")
+
+    def start_postgres(self) -> Service:
+        """Initialise a fresh database cluster and start PostgreSQL on its port."""
+        as_user: list[str] = []
+        if os.geteuid() == 0:
+            user = _unprivileged_user()
+            # Not under root's private temporary directories, which the user cannot traverse.
+            self.pg_data = Path(tempfile.mkdtemp(prefix="dtg-pg-"))
+            os.chown(self.pg_data, user.pw_uid, user.pw_gid)
+            as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}"]
+            as_user += ["--init-groups", "--"]
+        else:
+            self.pg_data = self.root / "postgres"
+            self.pg_data.mkdir(parents=True, exist_ok=True)
+        pwfile = self.pg_data / "pw"
+        pwfile.write_text(self.pg_password)
+        if os.geteuid() == 0:
+            os.chown(pwfile, user.pw_uid, user.pw_gid)
+        pwfile.chmod(0o600)
+        data = self.pg_data / "data"
+        init = subprocess.run(
+            [*as_user, _postgres_bin("initdb"), "-D", str(data), "-U", PG_USER,
+             f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LC_ALL": "C.UTF-8"},
+        )  # fmt: skip
+        pwfile.unlink()
+        if init.returncode:
+            last = (init.stderr.strip().splitlines() or ["?"])[-1]
+            raise ClusterError(f"initdb failed in {data}: {last}")
+        service = self._spawn(
+            "postgres",
+            [*as_user, _postgres_bin("postgres"), "-D", str(data), "-p", str(self.pg_port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+             *([] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off"])],
+            env={**os.environ, "LC_ALL": "C.UTF-8"},
+        )  # fmt: skip
+        self._wait(service, self._create_database, "accepting connections", 60)
+        return service
+
+    def _create_database(self) -> bool:
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(
+                host="127.0.0.1",
+                port=self.pg_port,
+                user=PG_USER,
+                password=self.pg_password,
+                dbname="postgres",
+                connect_timeout=2,
+            )
+        except psycopg2.OperationalError:
+            return False
+        conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,))
+                if cur.fetchone() is None:
+                    cur.execute(f"CREATE DATABASE {PG_DB}")
+        finally:
+            conn.close()
+        return True
+
+    def start_redis(self) -> Service:
+        """Start Redis on its port, without persistence (a fresh broker per cluster)."""
+        redis_server = shutil.which("redis-server")
+        if not redis_server:
+            raise ClusterError(
+                "redis-server was not found on PATH: install Redis (Debian: apt-get install "
+                "redis-server)"
+            )
+        (self.root / "redis").mkdir(parents=True, exist_ok=True)
+        service = self._spawn(
+            "redis",
+            [redis_server, "--bind", "127.0.0.1", "--port", str(self.redis_port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.root / "redis")],
+        )  # fmt: skip
+
+        def ping() -> bool:
+            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+
+        self._wait(service, ping, "answering PING", 30)
+        return service
+
+    def start_worker(self, index: int, wait: bool = True) -> Service:
+        """Start Celery run worker ``dtg-worker-<index>`` (solo pool: one run at a time)."""
+        name = f"worker-{index}"
+        service = self._spawn(
+            name,
+            [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+             "-y", str(self.home / "celery_worker.yaml"), "-n", f"dtg-{name}",
+             "--", "--pool=solo"],
+        )  # fmt: skip
+        if wait:
+            self.wait_worker(service)
+        return service
+
+    def wait_worker(self, service: Service) -> None:
+        """Wait until a worker has connected to the broker and is ready for runs."""
+        self._wait(service, lambda: " ready." in service.log.read_text(errors="replace"), "ready")
+
+    def start_daemon(self) -> Service:
+        """Start ``dagster-daemon run`` (schedules, backfills, the run queue, run retries)."""
+        return self._spawn(
+            "daemon", [str(BIN / "dagster-daemon"), "run", "-m", "dtg_assets.definitions"]
+        )
+
+    def start_webserver(self) -> Service:
+        """Start the webserver (UI and GraphQL) on its port and wait until it answers."""
+        service = self._spawn(
+            "webserver",
+            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.web_port),
+             "-m", "dtg_assets.definitions"],
+        )  # fmt: skip
+
+        def answers() -> bool:
+            with urllib.request.urlopen(f"{self.url}/server_info", timeout=5):
+                return True
+
+        self._wait(service, answers, "answering", 180)
+        return service
+
+    def ensure_daemon(self) -> Service:
+        """The running daemon, started if there is none."""
+        return self.services.get("daemon") or self.start_daemon()
+
+    def stop_daemon(self) -> None:
+        """Stop the daemon, if it runs."""
+        self.stop("daemon")
+
+    def replace_worker(self, hostname: str) -> Service:
+        """Start again the worker named ``hostname`` (``dtg-worker-<i>@host``), e.g. after a
+        SIGKILL, once what is left of its process group is stopped."""
+        name = hostname.split("@")[0].removeprefix("dtg-")
+        self.stop(name)
+        return self.start_worker(int(name.rsplit("-", 1)[1]), wait=False)
+
+    @property
+    def host(self) -> str:
+        """The host name Celery puts after ``@`` in the workers' names."""
+        return socket.gethostname()
+
+    @property
+    def bin(self) -> Path:
+        """The directory of the venv's commands (``dagster``, ``dagster-daemon``...)."""
+        return BIN
+
+    @property
+    def url(self) -> str:
+        """The webserver's address."""
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def up(self, daemon: bool = True) -> None:
+        """Start every service; on a failure, stop those already started and re-raise."""
+        self._write_config()
+        try:
+            self.start_postgres()
+            self.start_redis()
+            # Workers, daemon and webserver load in parallel; the webserver is waited for first.
+            workers = [self.start_worker(i, wait=False) for i in range(1, self.workers + 1)]
+            if daemon:
+                self.start_daemon()
+            self.start_webserver()
+            for worker in workers:
+                self.wait_worker(worker)
+        except BaseException:
+            self.down()
+            raise
+
+    def stop(self, name: str, timeout: float = 20) -> None:
+        """Stop one service by its handle: its whole process group, SIGKILL after a timeout."""
+        service = self.services.pop(name, None)
+        if service is None:
+            return
+        stop_group(service.pid, signal.SIGINT if name == "postgres" else signal.SIGTERM, timeout)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            service.process.wait(timeout=1)
+
+    def down(self) -> None:
+        """Stop every service (all at once, the database last) and delete PostgreSQL's data."""
+        others = [s for n, s in self.services.items() if n != "postgres"]
+        stop_groups([s.pid for s in others], signal.SIGTERM, 20)
+        for service in others:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                service.process.wait(timeout=1)
+            self.services.pop(service.name)
+        self.stop("postgres")
+        if self.pg_data is not None and self.pg_data != self.root / "postgres":
+            shutil.rmtree(self.pg_data, ignore_errors=True)
+
+    def state(self) -> dict:
+        """What ``down`` needs from another process: the process groups and data to remove."""
+        return {
+            "pids": {n: s.pid for n, s in self.services.items()},
+            "pg_data": str(self.pg_data) if self.pg_data else None,
+            "url": self.url,
+        }
+
+
+def stop_group(pgid: int, sig: int, timeout: float) -> None:
+    """Signal a process group, wait for it to go, then SIGKILL what is left.
+
+    Args:
+        pgid: The group's id (its leader's pid, as started with ``start_new_session``).
+        sig: The first signal.
+        timeout: Seconds to wait before SIGKILL.
+    """
+    stop_groups([pgid], sig, timeout)
+
+
+def stop_groups(pgids: list[int], sig: int, timeout: float) -> None:
+    """Signal process groups together, wait for all to go, then SIGKILL what is left.
+
+    Args:
+        pgids: The groups' ids (their leaders' pids, as started with ``start_new_session``).
+        sig: The first signal.
+        timeout: Seconds to wait before SIGKILL.
+    """
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+    deadline = time.monotonic() + timeout
+    left = list(pgids)
+    while left and time.monotonic() < deadline:
+        for pgid in list(left):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pgid, os.WNOHANG)  # reap our own child, or it stays a zombie
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                left.remove(pgid)
+        time.sleep(0.1)
+    for pgid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _up(args: argparse.Namespace) -> int:
+    root = Path(args.dir).resolve()
+    if (root / STATE).exists():
+        print(f"error: a cluster is already up in {root}: run `down` first", file=sys.stderr)
+        return 1
+    cluster = Cluster(root, workers=args.workers)
+    try:
+        cluster.up()
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    (root / STATE).write_text(json.dumps(cluster.state(), indent=2))
+    print(f"cluster up: UI {cluster.url}, {args.workers} Celery workers, logs in {cluster.logs}")
+    print(f"for the dagster CLI: set -a; . {root / 'cluster.env'}; set +a")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    root = Path(args.dir).resolve()
+    try:
+        state = json.loads((root / STATE).read_text())
+    except FileNotFoundError:
+        print(f"no cluster is up in {root}", file=sys.stderr)
+        return 0
+    pids = state["pids"]
+    stop_groups([p for n, p in pids.items() if n != "postgres"], signal.SIGTERM, 20)
+    if "postgres" in pids:  # the database last
+        stop_group(pids["postgres"], signal.SIGINT, 20)
+    if state.get("pg_data") and not state["pg_data"].startswith(str(root)):
+        shutil.rmtree(state["pg_data"], ignore_errors=True)
+    (root / STATE).unlink()
+    print(f"cluster down: stopped {', '.join(pids)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and bring the cluster up or down.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start PostgreSQL, Redis, workers, daemon and webserver")
+    up.add_argument("--dir", default=".cluster", help="cluster directory (default .cluster)")
+    up.add_argument("--workers", type=int, default=2, help="Celery run workers (default 2)")
+    down = sub.add_parser("down", help="stop every service of the cluster")
+    down.add_argument("--dir", default=".cluster", help="cluster directory (default .cluster)")
+    args = parser.parse_args(argv)
+    if args.command == "up" and args.workers < 1:
+        parser.error(f"--workers={args.workers}: expected 1 or more")
+    return _up(args) if args.command == "up" else _down(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
