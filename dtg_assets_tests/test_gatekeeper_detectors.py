@@ -99,11 +99,13 @@ def test_schema_drift_flags_schema_and_the_detectors_still_run(baseline, live):
     tables = to_arrow(live)
     tables["visitor_events"] = pa.Table.from_pandas(vis, preserve_index=False)
     found = detect_batches(tables, baseline).to_pandas().set_index("detector", drop=False)
-    # The missing column is all-null for the other detectors; the string column is cast back.
-    assert flags(found) == {"schema:visitor_events", "completeness:visitor_events.geo"}
+    # The dropped and the retyped column are the schema detector's finding alone: the other
+    # detectors leave those values out instead of calling them missing.
+    assert flags(found) == {"schema:visitor_events"}
     schema = found.loc["schema:visitor_events"]
     assert schema["metric"] == 2
-    assert schema["detail"] == "geo: string -> None; session_duration: float -> string"
+    assert schema["detail"] == "dropped geo; retyped session_duration float -> string"
+    assert set(schema["flagged_ids"]) == set(vis["visitor_id"])
 
 
 def test_duplicate_keys_flag_uniqueness(baseline, live):
@@ -244,7 +246,7 @@ def test_a_batch_without_ingested_at_flags_with_no_evidence_time(baseline, live)
     tables["visitor_events"] = tables["visitor_events"].drop_columns(["ingested_at"])
     found = detect_batches(tables, baseline).to_pandas().set_index("detector", drop=False)
     # Without ingested_at no record of the table is known to be available: no evidence time.
-    assert flags(found) == {"schema:visitor_events", "completeness:visitor_events.ingested_at"}
-    row = found.loc["completeness:visitor_events.ingested_at"]
-    assert (row["count"], pd.isna(row["evidence_at"])) == (2000, True)
+    assert flags(found) == {"schema:visitor_events"}
+    row = found.loc["schema:visitor_events"]
+    assert (row["metric"], pd.isna(row["evidence_at"])) == (1, True)
     assert len(row["flagged_ids"]) == 2000

@@ -25,8 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile, Distribution
+from dtg_assets.gatekeeper.drift import SCHEMA_COLUMN, Drift, compare, kinds_of
 from dtg_assets.gatekeeper.frames import Frames
-from dtg_assets.gatekeeper.profile import has_shape, schema_kinds, unseen_rate
+from dtg_assets.gatekeeper.profile import has_shape, unseen_rate
 from dtg_assets.gatekeeper.rows import TableRows, bools, last_available, median
 from dtg_assets.gatekeeper.rules import CountRule, FenceRule, Rules
 from dtg_assets.gatekeeper.verdicts import Finding, Target, bound_test, count_tests, rate_test
@@ -61,17 +62,36 @@ def _detector(name: str, family: str, table: str, metric: str, check: Check) -> 
 # -- technical -------------------------------------------------------------------------------
 def _schema(b: Baseline, table: str) -> Detector:
     expected = {c: p.kind for c, p in b.tables[table].columns.items()}
+    key = PRIMARY_KEY[table]
 
-    def check(f: Frames, schemas: Mapping[str, pa.Schema]) -> list[Finding]:
-        seen = schema_kinds(schemas[table])
-        bad = sorted(c for c in expected.keys() | seen.keys() if expected.get(c) != seen.get(c))
-        detail = "; ".join(f"{c}: {expected.get(c)} -> {seen.get(c)}" for c in bad)
-        return [
-            bound_test(d.target, batch, len(bad), 0.0, None, 0.0, int(n), None, detail)
-            for batch, n in zip(f.batches, f[table].sizes, strict=True)
-        ]
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
+        rows = f[table]
+        index, texts = rows.file_schemas(SCHEMA_COLUMN)
+        drifts = [compare(kinds_of(t), expected) for t in texts]
+        drifted = np.array([bool(d) for d in drifts], dtype=bool)
+        bad = drifted[index] if drifted.size else np.zeros(len(rows), dtype=bool)
+        # The distinct (batch, file schema) pairs: few, whatever the number of rows.
+        pairs = np.unique(rows.codes * max(len(texts), 1) + index)
+        per_batch: dict[int, list[Drift]] = {}
+        for pair in pairs.tolist():
+            code, i = divmod(pair, max(len(texts), 1))
+            if drifts and drifts[i]:
+                per_batch.setdefault(code, []).append(drifts[i])
+        out = []
+        for i, batch in enumerate(f.batches):
+            found = per_batch.get(i, [])
+            changes = sum(d.changes for d in found)
+            detail = " | ".join(sorted({d.describe() for d in found})) or "schema as in history"
+            finding = bound_test(
+                d.target, batch, float(changes), 0.0, None, 0.0, int(rows.sizes[i]),
+                lambda i=i: rows.nth_available(rows.rows(i, bad), 0), detail,
+            )  # fmt: skip
+            if found:
+                finding.flagged_ids = rows.ids(key, rows.rows(i, bad))
+            out.append(finding)
+        return out
 
-    d = _detector(f"schema:{table}", "technical", table, "mismatched_columns", check)
+    d = _detector(f"schema:{table}", "technical", table, "drifted_columns", check)
     return d
 
 
@@ -80,10 +100,11 @@ def _completeness(b: Baseline, table: str, column: str, rule: CountRule) -> Dete
 
     def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         rows = f[table]
-        bad = rows.isna(column) if column in rows else np.ones(len(rows), dtype=bool)
+        # A column a file dropped or retyped is the schema detector's finding, not a null.
         return count_tests(
-            d.target, f.batches, rows, bad, PRIMARY_KEY[table], (prof.nulls, prof.rows),
-            rule.z, rule.min_count, detail=f"null {column}",
+            d.target, f.batches, rows, rows.isna(column), PRIMARY_KEY[table],
+            (prof.nulls, prof.rows), rule.z, rule.min_count, detail=f"null {column}",
+            scope=rows.usable(column),
         )  # fmt: skip
 
     d = _detector(f"completeness:{table}.{column}", "technical", table, "null_rate", check)
@@ -141,6 +162,7 @@ def _uniqueness(b: Baseline, table: str, rule: CountRule) -> Detector:
         return count_tests(
             d.target, f.batches, rows, _duplicated(rows, key), key,
             (prof.duplicate_keys, prof.rows), rule.z, rule.min_count, detail=f"duplicated {key}",
+            scope=rows.usable(key),
         )  # fmt: skip
 
     d = _detector(f"uniqueness:{table}.{key}", "technical", table, "duplicate_rate", check)

@@ -32,6 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dtg_assets.gatekeeper.drift import SCHEMA_COLUMN, compare, conform_file, kinds_of
+from dtg_assets.gatekeeper.profile import kind
 from dtg_assets.gatekeeper.rows import TableRows, seconds
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import EVENT_TIME, TABLE_SCHEMAS, TABLES
@@ -44,8 +46,8 @@ def read_local(zone: LandingZone, paths: list[str], schema: pa.Schema) -> pa.Tab
 
     ``pq.read_table`` sets up a dataset and threads for each file, which costs more CPU than
     decoding a small landing file; a plain single-threaded read halves it. Only files of exactly
-    the expected schema are taken this way: anything else (a drifted, broken or missing file, a
-    remote root) is left to :class:`LandingZone`'s readers, which cast, or name the bad file.
+    the expected schema are taken this way: anything else (a broken or missing file, a remote
+    root) is left to :class:`LandingZone`'s readers, which name the bad file.
 
     Args:
         zone: The data root.
@@ -70,9 +72,25 @@ def read_local(zone: LandingZone, paths: list[str], schema: pa.Schema) -> pa.Tab
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
+def _read_file(zone: LandingZone, path: str) -> pa.Table | None:
+    """One landing file with its own schema (None: a committed file deleted since)."""
+    try:
+        source = path if zone.storage.local else pa.BufferReader(zone.storage.read_bytes(path))
+        with pq.ParquetFile(source) as handle:
+            return handle.read(use_threads=False)
+    except FileNotFoundError:
+        return None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {zone.uri_of(path)} as Parquet: {exc}") from exc
+
+
 def read_day(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Table:
-    """Every row one window's day committed in a table (as :meth:`LandingZone.read_day`: exactly
-    the files of the day's commit record, so a torn write beside it is never read).
+    """Every row one window's day committed in a table, each file read with its own schema.
+
+    The files are exactly those of the day's commit record (as :meth:`LandingZone.read_day`),
+    so a torn write beside it is never read. Each file is conformed to the landing schema
+    (:func:`~dtg_assets.gatekeeper.drift.conform_file`): a drifted file never fails the read,
+    its drift travels with its rows in ``SCHEMA_COLUMN``.
 
     Args:
         zone: The data root.
@@ -81,11 +99,18 @@ def read_day(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Tab
         day: The batches' day.
 
     Returns:
-        The rows, in the landing schema.
+        The rows, in the landing schema plus ``SCHEMA_COLUMN``.
+
+    Raises:
+        ValueError: If a committed file is not readable Parquet (naming it).
     """
-    files = zone.day_files(table, window, day)
-    local = read_local(zone, files, TABLE_SCHEMAS[table])
-    return local if local is not None else zone.read_day(table, window, day)
+    schema = TABLE_SCHEMAS[table]
+    parts = []
+    for path in zone.day_files(table, window, day):
+        raw = _read_file(zone, path)
+        if raw is not None:
+            parts.append(conform_file(raw, schema)[0])
+    return pa.concat_tables(parts) if parts else conform_file(schema.empty_table(), schema)[0]
 
 
 def read_days(
@@ -99,42 +124,37 @@ def read_days(
         days: The batches' days.
 
     Returns:
-        ``(tables, schemas)``: the rows per table and the schema they were read with.
+        ``(tables, schemas)``: the rows per table (landing schema plus ``SCHEMA_COLUMN``) and
+        the landing schema they were conformed to.
     """
     days = list(days)
     tables = {
         t: pa.concat_tables([read_day(zone, t, window, d) for d in days])
         if days
-        else TABLE_SCHEMAS[t].empty_table()
+        else conform(TABLE_SCHEMAS[t].empty_table(), TABLE_SCHEMAS[t])
         for t in TABLES
     }
-    return tables, {t: tables[t].schema for t in TABLES}
+    return tables, dict(TABLE_SCHEMAS)
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """Bring a table to a landing schema so detectors can run on data that drifted from it.
 
-    Columns are cast to their landing type; a missing column, or one whose values cannot be
-    cast, becomes all-null (which the completeness detectors then report); extra columns are
-    dropped. The schema detector sees the table as it came, before this.
+    A table read by :func:`read_day` is conformed already (file by file); any other table is
+    conformed as one file (:func:`~dtg_assets.gatekeeper.drift.conform_file`): columns of the
+    expected kind are cast, a renamed one is read under its name, a dropped or retyped one
+    becomes all-null and unavailable, extra columns are dropped.
 
     Args:
         table: Rows as they arrived.
         schema: The landing schema.
 
     Returns:
-        The rows in ``schema``'s column order and types.
+        The rows in ``schema``'s column order and types, plus ``SCHEMA_COLUMN``.
     """
-    columns = []
-    for field in schema:
-        if field.name not in table.column_names:
-            columns.append(pa.nulls(table.num_rows, field.type))
-            continue
-        try:
-            columns.append(table.column(field.name).cast(field.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            columns.append(pa.nulls(table.num_rows, field.type))
-    return pa.Table.from_arrays(columns, names=schema.names)
+    if SCHEMA_COLUMN in table.column_names:
+        return table
+    return conform_file(table, schema)[0]
 
 
 class Frames(dict[str, TableRows]):
@@ -151,10 +171,10 @@ class Frames(dict[str, TableRows]):
 
 def _to_arrow(table: pa.Table | pd.DataFrame | None, name: str) -> pa.Table:
     if table is None:
-        return TABLE_SCHEMAS[name].empty_table()
-    if isinstance(table, pd.DataFrame):
-        return pa.Table.from_pandas(table, preserve_index=False)
-    return table
+        table = TABLE_SCHEMAS[name].empty_table()
+    elif isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    return conform(table, TABLE_SCHEMAS[name])
 
 
 def _keys(left: TableRows, lkey: str, right: TableRows, rkey: str) -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +210,18 @@ def _positive(values: np.ndarray) -> np.ndarray:
         return np.where(values > 0, values, np.nan)
 
 
+def _unavailable(rows: TableRows, schema: pa.Schema) -> dict[str, np.ndarray]:
+    """Per expected column that some file dropped or retyped, the rows of those files."""
+    index, texts = rows.file_schemas(SCHEMA_COLUMN)
+    expected = {f.name: kind(f.type) for f in schema}
+    out: dict[str, np.ndarray] = {}
+    for i, text in enumerate(texts):
+        for column in compare(kinds_of(text), expected).unavailable:
+            mask = index == i
+            out[column] = out[column] | mask if column in out else mask
+    return out
+
+
 def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
     """Index landing tables by batch and add the derived columns.
 
@@ -208,6 +240,7 @@ def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
     f = Frames({t: TableRows(arrow[t], batches) for t in TABLES}, batches)
     for t in TABLES:
         rows = f[t]
+        rows.unavailable = _unavailable(rows, TABLE_SCHEMAS[t])
         ts, ts_ok = rows.micros(EVENT_TIME[t])
         ing, ing_ok = rows.micros("ingested_at")
         both = ts_ok & ing_ok
