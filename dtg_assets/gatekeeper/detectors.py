@@ -24,12 +24,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dtg_assets.gatekeeper import structural
 from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile, Distribution
 from dtg_assets.gatekeeper.drift import SCHEMA_COLUMN, Drift, compare, kinds_of
 from dtg_assets.gatekeeper.frames import Frames
 from dtg_assets.gatekeeper.profile import has_shape, unseen_rate
 from dtg_assets.gatekeeper.rows import TableRows, bools, last_available, median
 from dtg_assets.gatekeeper.rules import CountRule, FenceRule, Rules
+from dtg_assets.gatekeeper.structural import clock_shifts
+from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS
 from dtg_assets.gatekeeper.verdicts import Finding, Target, bound_test, count_tests, rate_test
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
@@ -253,14 +256,22 @@ def _ingestion_lag(b: Baseline, table: str, rules: Rules) -> Detector:
     def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         rows = f[table]
         groups = rows.groups(rows.floats("_lag_s"))
-        return [
-            bound_test(
+        moved = clock_shifts(f, b, table, rules.event_time, +1)
+        out = []
+        for i, (batch, lags) in enumerate(zip(f.batches, groups, strict=True)):
+            finding = bound_test(
                 d.target, batch, float(median(lags)) if len(lags) else math.nan, dist.median,
                 None, fence, len(lags), lambda i=i: last_available(i, rows),
-                detail=f"median ingested_at - event time (s) > {fence:.0f}",
-            )
-            for i, (batch, lags) in enumerate(zip(f.batches, groups, strict=True))
-        ]  # fmt: skip
+                detail=f"median ingested_at - event time (s) > {fence:.0f}, or later than "
+                "history's by the clock test",
+            )  # fmt: skip
+            if moved[i] and finding.verdict != "flag":
+                finding.verdict, finding.evidence_at = "flag", last_available(i, rows)
+            if finding.verdict == "flag":
+                # A stale clock is the batch's: every record of the table carries it.
+                finding.flagged_ids = rows.ids(PRIMARY_KEY[table], rows.rows(i))
+            out.append(finding)
+        return out
 
     d = _detector(f"ingestion_lag:{table}", "freshness", table, "median_lag_seconds", check)
     return d
@@ -355,6 +366,10 @@ def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Dete
                 out.append(_domain(b, t, c, p, rule))
         if r.uniqueness.enabled:
             out.append(_uniqueness(b, t, r.uniqueness))
+        if r.replays.enabled:
+            out.append(structural.replays(b, t, r.replays, _detector))
+        if r.references.enabled and t in structural.PARENT:
+            out.append(structural.references(b, t, r.references, _detector))
     if r.min_age.enabled:
         out.append(_min_age(b, r))
     if r.status_domain.enabled:
@@ -369,6 +384,8 @@ def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Dete
         out.append(_accounts_approved(b, r.accounts_approved))
     if r.ingestion_lag.enabled:
         out += [_ingestion_lag(b, t, r) for t in r.ingestion_lag.tables]
+    if r.event_time.enabled:
+        out += [structural.event_time(b, t, r.event_time, _detector) for t in TABLES]
     if r.volume.enabled:
         out.append(_volume(b, r))
     if r.short_sessions.enabled:
@@ -385,4 +402,7 @@ def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Dete
             _fence("amount_to_limit", "statistical", "transactions", "_amount_to_limit", "txn_id",
                    b.amount_to_limit, r.amount_to_limit, "amount / approved_limit")
         )  # fmt: skip
+    if r.distribution.enabled:
+        names = [n for n in DRIFT_COLUMNS if n in b.histograms]
+        out += [structural.distribution(b, n, r.distribution, len(names), _detector) for n in names]
     return out

@@ -13,7 +13,9 @@ per-batch counts are one ``bincount`` and per-batch values one stable sort. Deri
 - accounts ``_approved``: whether its application in the same batch is approved and
   ``_transacts``: whether the batch has a transaction on the account;
 - transactions ``_limit`` and ``_amount_to_limit``: the account's approved limit and the
-  amount's share of it (NaN when the account is not in the batch).
+  amount's share of it (NaN when the account is not in the batch);
+- every child table (``PARENTS``) ``_orphan``: its parent key is not among its parent table's
+  rows of the same batch, and ``_offset_s``: its event time minus its parent's, in seconds.
 
 Records are matched within a batch (``batch_id``): a batch's downstream records carry its id
 whatever event date they land on. Missing values follow pandas: a float NaN counts as missing,
@@ -157,16 +159,32 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return conform_file(table, schema)[0]
 
 
+# Child table, the key it shares with its parent, parent table: the funnel's references.
+PARENTS = (
+    ("applications", "visitor_id", "visitor_events"),
+    ("accounts", "app_id", "applications"),
+    ("transactions", "account_id", "accounts"),
+)
+
+
 class Frames(dict[str, TableRows]):
     """Prepared landing tables of some batches: table name -> :class:`TableRows`.
 
     Attributes:
         batches: Batch ids in id order: every batch with a row in any table.
+        prior: Per table, the primary keys landed by earlier batches that are not among these
+            rows (e.g. the previous day's), so a replayed record is recognised across days.
     """
 
-    def __init__(self, tables: Mapping[str, TableRows], batches: list[str]) -> None:
+    def __init__(
+        self,
+        tables: Mapping[str, TableRows],
+        batches: list[str],
+        prior: Mapping[str, pa.Array] | None = None,
+    ) -> None:
         super().__init__(tables)
         self.batches = batches
+        self.prior = dict(prior or {})
 
 
 def _to_arrow(table: pa.Table | pd.DataFrame | None, name: str) -> pa.Table:
@@ -222,11 +240,15 @@ def _unavailable(rows: TableRows, schema: pa.Schema) -> dict[str, np.ndarray]:
     return out
 
 
-def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
+def prepare(
+    tables: Mapping[str, pa.Table | pd.DataFrame | None],
+    prior: Mapping[str, pa.Array] | None = None,
+) -> Frames:
     """Index landing tables by batch and add the derived columns.
 
     Args:
         tables: Table name -> rows (a missing table counts as empty).
+        prior: Per table, primary keys earlier batches landed (see :attr:`Frames.prior`).
 
     Returns:
         Table name -> rows with batch codes and derived columns, plus the batch ids.
@@ -237,7 +259,7 @@ def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
         if "batch_id" in arrow[t].column_names:
             seen.update(pc.unique(arrow[t].column("batch_id")).drop_null().to_pylist())
     batches = sorted(seen)
-    f = Frames({t: TableRows(arrow[t], batches) for t in TABLES}, batches)
+    f = Frames({t: TableRows(arrow[t], batches) for t in TABLES}, batches, prior)
     for t in TABLES:
         rows = f[t]
         rows.unavailable = _unavailable(rows, TABLE_SCHEMAS[t])
@@ -252,6 +274,15 @@ def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
     income = _positive(apps.floats("annual_income"))
     with np.errstate(divide="ignore", invalid="ignore"):
         apps.derived["_limit_share"] = apps.floats("req_credit_limit") / income
+    # Each child's parent in its own batch: -1 is an orphan (or a key that did not arrive).
+    for child, key, parent in PARENTS:
+        crows, prows = f[child], f[parent]
+        found = _first_match(*_keys(crows, key, prows, key))
+        crows.derived["_orphan"] = (found < 0) & crows.usable(key) & ~crows.isna(key)
+        c_ts, c_ok = crows.micros(EVENT_TIME[child])
+        p_ts, p_ok = prows.micros(EVENT_TIME[parent])
+        ok = c_ok & (found >= 0) & _take(p_ok, found, False)
+        crows.derived["_offset_s"] = seconds(c_ts - _take(p_ts, found, 0), ok)
     app = _first_match(*_keys(acc, "app_id", apps, "app_id"))
     approved = apps.equals("application_status", "approved")
     acc.derived["_approved"] = _take(approved, app, False)
