@@ -54,8 +54,16 @@ def test_findings_follow_the_schema_one_row_per_batch_and_detector(baseline, liv
     found = detect_batches(to_arrow(tables), baseline, day=dt.date(2026, 3, 31), window="live")
     assert found.schema == FINDINGS_SCHEMA
     per_batch = found.to_pandas().groupby("batch_id")["detector"].agg(["count", "nunique"])
-    n = len(build_detectors(baseline))
-    assert per_batch.to_dict("list") == {"count": [n, n], "nunique": [n, n]}
+    # Every detector once per batch, plus the day's cadence: arrivals at 03:00 and 06:00 on a
+    # grid phased at midnight (history's) are 8 slots of 3 h, six of them empty.
+    n = len(build_detectors(baseline)) + 1
+    present = ["live-20260331-0300", "live-20260331-0600"]
+    assert per_batch.loc[present].to_dict("list") == {"count": [n, n], "nunique": [n, n]}
+    missing = found.to_pandas().query("detector == 'cadence' and verdict == 'flag'")
+    assert sorted(missing["batch_id"]) == [
+        f"live-20260331-{h:02d}00" for h in (0, 9, 12, 15, 18, 21)
+    ]
+    assert len(per_batch) == 8
 
 
 def test_null_burst_flags_exactly_the_null_records(baseline, live):
