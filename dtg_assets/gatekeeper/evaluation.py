@@ -52,7 +52,8 @@ DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
     "schema_drift": ("schema:*",),
     "duplicate_records": ("uniqueness:*", "replays:*"),
     "orphan_records": ("references:*",),
-    "timezone_shift": ("event_time:*",),
+    # A shift towards the past looks exactly like stale data.
+    "timezone_shift": ("event_time:*", "ingestion_lag:*"),
     "distribution_shift": ("distribution:*",),
     "missing_batch": ("cadence",),
 }

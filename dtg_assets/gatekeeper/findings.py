@@ -19,12 +19,12 @@ import pyarrow as pa
 from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.cadence import cadence_findings
 from dtg_assets.gatekeeper.detectors import build_detectors
-from dtg_assets.gatekeeper.frames import conform, prepare, read_day, read_days
+from dtg_assets.gatekeeper.frames import conform, prepare, read_days, read_keys
 from dtg_assets.gatekeeper.rules import Rules
 from dtg_assets.gatekeeper.verdicts import Finding
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.layout import Window, batch_prefix
-from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLE_SCHEMAS, TABLES
+from dtg_assets.simulation.schemas import TABLE_SCHEMAS, TABLES
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -152,14 +152,9 @@ def prior_keys(zone: LandingZone, day: dt.date) -> dict[str, pa.Array]:
         Table -> keys (empty arrays when the previous day was never committed).
     """
     before = day - dt.timedelta(days=1)
-    out = {}
-    for t in TABLES:
-        parts = [
-            read_day(zone, t, w.value, before).column(PRIMARY_KEY[t]).combine_chunks()
-            for w in Window
-        ]
-        out[t] = pa.concat_arrays(parts)
-    return out
+    return {
+        t: pa.concat_arrays([read_keys(zone, t, w.value, before) for w in Window]) for t in TABLES
+    }
 
 
 def detect_days(

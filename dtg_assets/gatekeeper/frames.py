@@ -38,7 +38,7 @@ from dtg_assets.gatekeeper.drift import SCHEMA_COLUMN, compare, conform_file, ki
 from dtg_assets.gatekeeper.profile import kind
 from dtg_assets.gatekeeper.rows import TableRows, seconds
 from dtg_assets.simulation.landing import LandingZone
-from dtg_assets.simulation.schemas import EVENT_TIME, TABLE_SCHEMAS, TABLES
+from dtg_assets.simulation.schemas import EVENT_TIME, PRIMARY_KEY, TABLE_SCHEMAS, TABLES
 
 __all__ = ["Frames", "TableRows", "conform", "prepare", "read_day", "read_days", "read_local"]
 
@@ -74,12 +74,17 @@ def read_local(zone: LandingZone, paths: list[str], schema: pa.Schema) -> pa.Tab
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
-def _read_file(zone: LandingZone, path: str) -> pa.Table | None:
-    """One landing file with its own schema (None: a committed file deleted since)."""
+def _read_file(zone: LandingZone, path: str, column: str | None = None) -> pa.Table | None:
+    """One landing file with its own schema (None: a committed file deleted since); with
+    ``column``, only that column (an empty table if the file lacks it)."""
     try:
         source = path if zone.storage.local else pa.BufferReader(zone.storage.read_bytes(path))
         with pq.ParquetFile(source) as handle:
-            return handle.read(use_threads=False)
+            if column is None:
+                return handle.read(use_threads=False)
+            if column not in handle.schema_arrow.names:
+                return pa.table({})
+            return handle.read(columns=[column], use_threads=False)
     except FileNotFoundError:
         return None
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -113,6 +118,27 @@ def read_day(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Tab
         if raw is not None:
             parts.append(conform_file(raw, schema)[0])
     return pa.concat_tables(parts) if parts else conform_file(schema.empty_table(), schema)[0]
+
+
+def read_keys(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Array:
+    """The primary keys one window's day committed in a table (as strings; files that lost
+    the key column contribute none).
+
+    Args:
+        zone: The data root.
+        table: Landing table.
+        window: ``historical`` or ``live``.
+        day: The batches' day.
+
+    Returns:
+        The keys.
+    """
+    key, parts = PRIMARY_KEY[table], []
+    for path in zone.day_files(table, window, day):
+        raw = _read_file(zone, path, key)
+        if raw is not None and key in raw.column_names:
+            parts.append(raw.column(key).combine_chunks().cast(pa.string()))
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
 def read_days(

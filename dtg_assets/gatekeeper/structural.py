@@ -96,7 +96,7 @@ def _moved(f: Frames, b: Baseline, table: str, rule: ClockRule, sign: int) -> np
                 se = 1.2533 * offsets.robust_sd / math.sqrt(values.size)
                 gap = abs(median(values) - (offsets.median or 0.0))
                 intact[i] = gap <= max(rule.z * se, rule.min_shift_seconds)
-    return own | (_moved(f, b, parent, rule, sign) & intact)
+    return own | (clock_shifts(f, b, parent, rule, sign) & intact)
 
 
 def clock_shifts(f: Frames, b: Baseline, table: str, rule: ClockRule, sign: int) -> np.ndarray:
