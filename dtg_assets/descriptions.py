@@ -42,6 +42,31 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "limit_spike": "`limit_spike`: requested limits far above the usual tenth of income.",
     "stale_data": "`stale_data`: every event of the batch happened hours before it landed.",
     "conversion_drop": "`conversion_drop`: far fewer visitors apply.",
+    "schema_drift": "`schema_drift`: one table's files of the batch are written with another "
+    "schema.",
+    "duplicate_records": "`duplicate_records`: some visitors and their downstream rows are sent "
+    "twice.",
+    "orphan_records": "`orphan_records`: some applications' visitor events never land.",
+    "timezone_shift": "`timezone_shift`: every event time of the batch is shifted by some hours.",
+    "distribution_shift": "`distribution_shift`: the device mix and incomes drift, every rule "
+    "still holding.",
+    "missing_batch": "`missing_batch`: the scheduled batch never lands (no parameters).",
+    "kind": "How the table drifts: `drop_column`, `rename_column`, `add_column` or "
+    "`type_change` (floats and integers become formatted strings, timestamps epoch "
+    "microseconds as int64).",
+    "SchemaDriftParams.table": "The landing table whose files drift.",
+    "column": "The column dropped, renamed or retyped, or the name of the column added; "
+    "never a key, lineage column or the application status.",
+    "DuplicateRecordsParams.share": "Share of the batch's visitors sent twice, with their "
+    "applications, accounts and transactions.",
+    "next_batch_share": "Share of the duplicated visitors whose copies are replayed in the "
+    "next batch instead of the same one.",
+    "OrphanRecordsParams.share": "Share of the batch's applications whose visitor events "
+    "never land.",
+    "hours": "Hours added to every event time of the batch (negative: earlier).",
+    "mobile_share": "Share of the batch's visitors on `mobile` (normally a third).",
+    "income_multiplier": "Every annual income of the batch is multiplied by this (requested "
+    "and approved limits follow).",
     "null_rate": "Share of the batch's visitors whose campaign id is null.",
     "AgeErrorParams.rate": "Share of the batch's applications given an under-age age.",
     "age": "The under-age ages given.",

@@ -35,6 +35,6 @@ def test_stale_shift_applies_to_stale_batches_only():
     for plan in plan_day(config, config.start_date):
         ctx = ChunkContext(config, plan, pools, 0, 0, 10)
         shift = 12 * US_PER_H if plan.anomaly == "stale_data" else 0
-        assert ctx.stale_us() == shift
-        assert (ctx.stale(ts) == ts - shift).all() and (ctx.unstale(ctx.stale(ts)) == ts).all()
+        assert (ctx.shifted(ts) == ts - shift).all() and (ctx.unstale(ctx.shifted(ts)) == ts).all()
+        assert (ctx.twin_shifted(ts) == ts).all()
         assert ctx.start_us == epoch_us(plan.start)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,7 +26,7 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class AnomalyType(StrEnum):
-    """The seven injectable anomalies of SPEC.md."""
+    """The injectable anomalies: seven value anomalies and six structural ones."""
 
     NULL_BURST = "null_burst"
     AGE_ERROR = "age_error"
@@ -35,6 +35,12 @@ class AnomalyType(StrEnum):
     LIMIT_SPIKE = "limit_spike"
     STALE_DATA = "stale_data"
     CONVERSION_DROP = "conversion_drop"
+    SCHEMA_DRIFT = "schema_drift"
+    DUPLICATE_RECORDS = "duplicate_records"
+    ORPHAN_RECORDS = "orphan_records"
+    TIMEZONE_SHIFT = "timezone_shift"
+    DISTRIBUTION_SHIFT = "distribution_shift"
+    MISSING_BATCH = "missing_batch"
 
 
 ANOMALY_TYPES: tuple[str, ...] = tuple(a.value for a in AnomalyType)
@@ -153,8 +159,99 @@ class ConversionDropParams(StrictModel):
     apply_rate: Probability = 0.05
 
 
+# Columns a schema drift may not touch: keys and lineage join the funnel together and name the
+# batch, and the application status decides which applications have accounts. A producer that
+# breaks them breaks every join downstream; the drift anomaly is about payload columns.
+DRIFT_PROTECTED = frozenset(
+    {"visitor_id", "app_id", "account_id", "txn_id", "batch_id", "ingested_at",
+     "application_status"}
+)  # fmt: skip
+DriftKind = Literal["drop_column", "rename_column", "add_column", "type_change"]
+
+
+class SchemaDriftParams(StrictModel):
+    """``schema_drift``: one table's files of the batch are written with another schema."""
+
+    kind: DriftKind = "type_change"
+    table: Literal["visitor_events", "applications", "accounts", "transactions"] = "applications"
+    column: str = Field("annual_income", min_length=1)
+    new_name: str | None = Field(
+        None, description="The column's name after a `rename_column` (default `<column>_v2`)."
+    )
+
+    @model_validator(mode="after")
+    def _column_fits_kind(self) -> Self:
+        # Imported here: schemas import nothing from config, config nothing at module level.
+        from dtg_assets.simulation.schemas import TABLE_SCHEMAS
+
+        schema = TABLE_SCHEMAS[self.table]
+        payload = [n for n in schema.names if n not in DRIFT_PROTECTED]
+        if self.kind == "add_column":
+            if self.column in schema.names:
+                raise ValueError(
+                    f"column={self.column!r} already exists in {self.table}; add_column needs "
+                    "a new column name"
+                )
+            return self
+        if self.column not in payload:
+            raise ValueError(
+                f"column={self.column!r} cannot {self.kind.replace('_', ' ')} in {self.table}; "
+                f"allowed: {', '.join(payload)}"
+            )
+        if self.kind == "type_change" and schema.field(self.column).type == "string":
+            raise ValueError(
+                f"column={self.column!r} is a string: type_change applies to numeric and "
+                f"timestamp columns of {self.table}"
+            )
+        if self.kind == "rename_column" and self.renamed in schema.names:
+            raise ValueError(f"new_name={self.renamed!r} already exists in {self.table}")
+        return self
+
+    @property
+    def renamed(self) -> str:
+        """The column's name after a rename."""
+        return self.new_name or f"{self.column}_v2"
+
+
+class DuplicateRecordsParams(StrictModel):
+    """``duplicate_records``: some visitors and everything downstream of them are sent twice."""
+
+    share: Probability = 0.05
+    next_batch_share: Probability = 0.5
+
+
+class OrphanRecordsParams(StrictModel):
+    """``orphan_records``: some applications' visitor events never land."""
+
+    share: Probability = 0.10
+
+
+class TimezoneShiftParams(StrictModel):
+    """``timezone_shift``: every event time of the batch is stamped in another time zone."""
+
+    hours: float = Field(5.0, ge=-24.0, le=24.0)
+
+    @field_validator("hours")
+    @classmethod
+    def _nonzero(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("hours=0 shifts nothing; allowed: -24..24 except 0")
+        return value
+
+
+class DistributionShiftParams(StrictModel):
+    """``distribution_shift``: the device mix and incomes drift, every rule still holding."""
+
+    mobile_share: Probability = 0.75
+    income_multiplier: float = Field(0.7, gt=0.0, le=10.0)
+
+
+class MissingBatchParams(StrictModel):
+    """``missing_batch``: the batch never lands (it has no parameters)."""
+
+
 class AnomalyParams(StrictModel):
-    """Parameters of every anomaly type, defaults from SPEC.md."""
+    """Parameters of every anomaly type, defaults from SPEC.md and the structural issue."""
 
     null_burst: NullBurstParams = NullBurstParams()
     age_error: AgeErrorParams = AgeErrorParams()
@@ -163,28 +260,95 @@ class AnomalyParams(StrictModel):
     limit_spike: LimitSpikeParams = LimitSpikeParams()
     stale_data: StaleDataParams = StaleDataParams()
     conversion_drop: ConversionDropParams = ConversionDropParams()
+    schema_drift: SchemaDriftParams = SchemaDriftParams()
+    duplicate_records: DuplicateRecordsParams = DuplicateRecordsParams()
+    orphan_records: OrphanRecordsParams = OrphanRecordsParams()
+    timezone_shift: TimezoneShiftParams = TimezoneShiftParams()
+    distribution_shift: DistributionShiftParams = DistributionShiftParams()
+    missing_batch: MissingBatchParams = MissingBatchParams()
+
+
+# The anomalies added with the structural ones: their parameters count in a live day's
+# configuration hash only where scheduled, so that adding them left older tokens unchanged.
+STRUCTURAL_TYPES: tuple[str, ...] = ANOMALY_TYPES[7:]
+
+
+def _anomaly_name(value: object) -> object:
+    if value is None or isinstance(value, AnomalyType):
+        return value
+    if isinstance(value, str) and value.lower() in ("", "none", "normal", "null"):
+        return None
+    if value not in ANOMALY_TYPES:
+        raise ValueError(
+            f"unknown anomaly {value!r}; allowed: null (a normal batch) or one of "
+            f"{', '.join(ANOMALY_TYPES)}"
+        )
+    return value
 
 
 class BatchSpec(StrictModel):
-    """One micro-batch of the live intra-day schedule."""
+    """One micro-batch of the live intra-day schedule: normal, one anomaly or several.
+
+    ``anomaly`` (one) and ``anomalies`` (several, applied in the order given) may both be given
+    only when they agree (``anomaly`` is then the first of ``anomalies``); :attr:`kinds` is the
+    effective tuple either way.
+    """
 
     anomaly: AnomalyType | None = None
+    anomalies: tuple[AnomalyType, ...] = ()
     visitors: int = Field(ge=1, le=MAX_BATCH_VISITORS)
 
     @field_validator("anomaly", mode="before")
     @classmethod
     def _known_anomaly(cls, value: object) -> object:
-        if value is None or isinstance(value, AnomalyType):
-            return value
-        if isinstance(value, str) and value.lower() in ("", "none", "normal", "null"):
-            return None
-        if value not in ANOMALY_TYPES:
-            raise ValueError(
-                f"unknown anomaly {value!r}; allowed: null (a normal batch) or one of "
-                f"{', '.join(ANOMALY_TYPES)}"
-            )
+        return _anomaly_name(value)
+
+    @field_validator("anomalies", mode="before")
+    @classmethod
+    def _known_anomalies(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(v for v in map(_anomaly_name, value) if v is not None)
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if len(set(self.anomalies)) != len(self.anomalies):
+            raise ValueError(f"anomalies={self.names}: each anomaly at most once per batch")
+        if self.anomaly is not None and self.anomalies and self.anomalies[0] != self.anomaly:
+            raise ValueError(
+                f"anomaly={self.anomaly.value!r} and anomalies={self.names} disagree; give one "
+                "of them, or anomaly equal to the first of anomalies"
+            )
+        if self.anomaly is None and self.anomalies:
+            object.__setattr__(self, "anomaly", self.anomalies[0])
+        return self
+
+    @property
+    def kinds(self) -> tuple[AnomalyType, ...]:
+        """The batch's anomalies, in schedule order (empty for a normal batch)."""
+        if self.anomalies:
+            return self.anomalies
+        return (self.anomaly,) if self.anomaly is not None else ()
+
+    @property
+    def names(self) -> list[str]:
+        """The anomaly names, in schedule order."""
+        return [k.value for k in self.kinds]
+
+
+def _check_schedule(value: tuple[BatchSpec, ...]) -> tuple[BatchSpec, ...]:
+    if not value:
+        raise ValueError("empty schedule; at least 1 batch is required")
+    if len(value) > MAX_BATCHES_PER_DAY:
+        raise ValueError(
+            f"{len(value)} batches a day; at most {MAX_BATCHES_PER_DAY} are allowed "
+            "(batch ids carry the start minute)"
+        )
+    return value
+
+
+Preset = Literal["default", "extended", "quiet"]
+PRESETS: tuple[str, ...] = ("default", "extended", "quiet")
 
 DEFAULT_LIVE_SCHEDULE: tuple[BatchSpec, ...] = (
     BatchSpec(anomaly=None, visitors=4500),
@@ -222,7 +386,32 @@ class ScenarioConfig(StrictModel):
     scale: float = Field(1.0, gt=0.0, le=1000.0)
     funnel: FunnelParams = FunnelParams()
     anomalies: AnomalyParams = AnomalyParams()
+    scenario: Preset = "default"
     live_schedule: tuple[BatchSpec, ...] = DEFAULT_LIVE_SCHEDULE
+    live_week: tuple[tuple[BatchSpec, ...], ...] = Field(
+        (),
+        description="Per-day live schedules, cycled over the live days (live day i follows "
+        "entry i modulo their number); empty: every live day follows live_schedule.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        # A preset other than default writes the schedules itself: a schedule given beside it
+        # would silently lose to one or the other, so the combination is an error.
+        if not isinstance(data, dict) or data.get("scenario", "default") not in PRESETS[1:]:
+            return data  # the default, or an unknown name the field itself reports
+        preset = data["scenario"]
+        given = [k for k in ("live_schedule", "live_week") if data.get(k) is not None]
+        if given:
+            raise ValueError(
+                f"scenario={preset!r} sets the live schedule itself; give either scenario or "
+                f"{' and '.join(given)} (scenario 'default' keeps a schedule you give)"
+            )
+        from dtg_assets.simulation.presets import preset_schedules
+
+        schedule, week = preset_schedules(preset)
+        return {**data, "live_schedule": schedule, "live_week": week}
 
     @field_validator("start_date", mode="before")
     @classmethod
@@ -241,18 +430,19 @@ class ScenarioConfig(StrictModel):
     def _schedule_length(cls, value: tuple[BatchSpec, ...]) -> tuple[BatchSpec, ...]:
         # Checked after the items (not with min_length) so that one bad batch is reported as
         # itself, not also as an "empty" schedule once pydantic has dropped it.
-        if not value:
-            raise ValueError("empty schedule; at least 1 batch is required")
-        if len(value) > MAX_BATCHES_PER_DAY:
-            raise ValueError(
-                f"{len(value)} batches a day; at most {MAX_BATCHES_PER_DAY} are allowed "
-                "(batch ids carry the start minute)"
-            )
-        return value
+        return _check_schedule(value)
+
+    @field_validator("live_week")
+    @classmethod
+    def _week_lengths(
+        cls, value: tuple[tuple[BatchSpec, ...], ...]
+    ) -> tuple[tuple[BatchSpec, ...], ...]:
+        return tuple(_check_schedule(day) for day in value)
 
     @model_validator(mode="after")
     def _scaled_volumes_in_range(self) -> Self:
-        volumes = [self.historical_visitors] + [b.visitors for b in self.live_schedule]
+        live = [b.visitors for day in self.live_days_schedules for b in day]
+        volumes = [self.historical_visitors, *live]
         biggest = max(volumes) * self.scale
         if biggest > MAX_BATCH_VISITORS:
             raise ValueError(
@@ -278,8 +468,29 @@ class ScenarioConfig(StrictModel):
     @property
     def event_margins(self) -> tuple[int, int]:
         """Days before and after a batch's day its events can land on (see :mod:`.dates`)."""
-        scheduled = [b.anomaly for b in self.live_schedule if b.anomaly is not None]
-        return days_before(self.anomalies, scheduled), days_after(self.funnel)
+        scheduled = {k.value for day in self.live_days_schedules for b in day for k in b.kinds}
+        return (
+            days_before(self.anomalies, scheduled),
+            days_after(self.funnel, self.anomalies, scheduled),
+        )
+
+    @property
+    def live_days_schedules(self) -> tuple[tuple[BatchSpec, ...], ...]:
+        """The distinct live-day schedules: ``live_week``, or ``live_schedule`` alone."""
+        return self.live_week or (self.live_schedule,)
+
+    def schedule_for(self, day: dt.date) -> tuple[BatchSpec, ...]:
+        """The batches of a live day (``live_week`` cycled from the live start).
+
+        Args:
+            day: A live day.
+
+        Returns:
+            Its schedule.
+        """
+        if not self.live_week:
+            return self.live_schedule
+        return self.live_week[(day - self.live_start).days % len(self.live_week)]
 
     @property
     def live_start(self) -> dt.date:

@@ -25,14 +25,21 @@ ALLOWED = f"{FIRST_DATE.isoformat()}..{LAST_DATE.isoformat()}"
 _S_PER_DAY = 86_400
 
 
-def days_after(funnel: FunnelParams) -> int:
+def days_after(
+    funnel: FunnelParams,
+    anomalies: AnomalyParams | None = None,
+    anomalies_scheduled: Iterable[str] = (),
+) -> int:
     """Whole days after a batch's day that its events can land on.
 
     A batch starts before the end of its day; its latest event is a transaction made after the
-    longest visit offset, application, account and transaction lags.
+    longest visit offset, application, account and transaction lags, moved later by a
+    ``timezone_shift`` of positive hours when one is scheduled.
 
     Args:
         funnel: The funnel's lags.
+        anomalies: Anomaly parameters (None: no shift counted).
+        anomalies_scheduled: Anomaly types of the live schedule.
 
     Returns:
         The number of later dates events may fall on (0: only the batch's own day).
@@ -45,22 +52,33 @@ def days_after(funnel: FunnelParams) -> int:
         + funnel.transaction_lag_days.high * _S_PER_DAY
         + funnel.transaction_lag_minutes.high * 60
     )
+    if anomalies is not None and "timezone_shift" in set(anomalies_scheduled):
+        spill_s += max(0.0, anomalies.timezone_shift.hours) * 3600
     return max(0, math.ceil(spill_s / _S_PER_DAY) - 1)
 
 
 def days_before(anomalies: AnomalyParams, anomalies_scheduled: Iterable[str]) -> int:
-    """Whole days before a batch's day that ``stale_data`` can move its events to.
+    """Whole days before a batch's day its events can land on.
+
+    ``stale_data`` moves a batch's events back by its delay and a ``timezone_shift`` of negative
+    hours by those; ``duplicate_records`` replaying copies into the next batch lands the events
+    of the day's last batch (as shifted) with the next day's first, one more day back.
 
     Args:
         anomalies: Anomaly parameters.
         anomalies_scheduled: Anomaly types of the live schedule.
 
     Returns:
-        0 unless ``stale_data`` is scheduled, else its delay in days, rounded up.
+        0 unless one of those is scheduled.
     """
-    if "stale_data" not in set(anomalies_scheduled):
-        return 0
-    return math.ceil(anomalies.stale_data.delay_hours / 24)
+    scheduled = set(anomalies_scheduled)
+    back_h = 0.0
+    if "stale_data" in scheduled:
+        back_h += anomalies.stale_data.delay_hours
+    if "timezone_shift" in scheduled:
+        back_h += max(0.0, -anomalies.timezone_shift.hours)
+    replay = "duplicate_records" in scheduled and anomalies.duplicate_records.next_batch_share > 0
+    return math.ceil(back_h / 24) + (1 if replay else 0)
 
 
 def allowed_range(before: int, days: int, after: int) -> tuple[int, int]:

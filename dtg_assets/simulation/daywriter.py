@@ -41,7 +41,6 @@ from dtg_assets.simulation.schemas import (
     EVENT_TIME,
     LABEL_SCHEMA,
     MANIFEST_SCHEMA,
-    TABLE_SCHEMAS,
     TABLES,
 )
 from dtg_assets.simulation.sinks import BackgroundWriter, ParquetSink
@@ -128,7 +127,8 @@ class _DayFiles:
                     # Registered before the file exists; a buffered file's directory is made
                     # by the background thread.
                     tmp = self.commit.stage(self.zone.path(relative), make_dir=background is None)
-                    sink = self.storage.open_parquet(tmp, TABLE_SCHEMAS[table], background)
+                    # The rows' own schema: a schema_drift batch's files are written drifted.
+                    sink = self.storage.open_parquet(tmp, data.schema, background)
                     entry = self.open[table, date] = _OpenFile(sink, table, relative)
                 rows = data if days.size == 1 else data.filter(day_index == d)
                 entry.sink.write(rows)
@@ -183,7 +183,8 @@ def _manifest_row(
         "day": plan.day,
         "batch_index": plan.index,
         "batch_start": plan.start,
-        "anomaly": plan.anomaly.value if plan.anomaly else None,
+        "anomaly": plan.anomaly_label,
+        "anomalies": [k.value for k in plan.anomalies],
         "planned_visitors": plan.visitors,
         "seed": config.seed,
     }
@@ -245,7 +246,8 @@ def land_day(
                 if part.labels.num_rows:
                     labels.write(part.labels)
                     for t, n in _value_counts(part.labels.column("table")).items():
-                        labelled[t] += n
+                        if t in labelled:  # not a missing batch's batch-level label
+                            labelled[t] += n
                     by_anomaly.update(_value_counts(part.labels.column("anomaly")))
             provenance = {
                 "config_hash": digest,

@@ -115,3 +115,41 @@ def label_table(diffs: Iterable[TableDiff], batch_id: str, anomaly: str) -> pa.T
     """
     parts = [t for d in diffs if (t := label_rows(d, batch_id, anomaly)) is not None]
     return pa.concat_tables(parts) if parts else LABEL_SCHEMA.empty_table()
+
+
+def record_labels(
+    table: str,
+    ids: pa.Array | pa.ChunkedArray,
+    batch_id: str,
+    anomaly: str,
+    effect: str,
+    columns: list[str],
+) -> pa.Table:
+    """Label rows giving every record of ``ids`` the same effect and affected columns.
+
+    Args:
+        table: Landing table name (``batch`` for a batch-level label).
+        ids: The records' primary keys.
+        batch_id: The batch the records belong to (or would have).
+        anomaly: The anomaly that changed them.
+        effect: ``modified``, ``added`` or ``removed``.
+        columns: The affected columns.
+
+    Returns:
+        Rows in ``LABEL_SCHEMA``.
+    """
+    count = len(ids)
+    offsets = np.arange(count + 1, dtype=np.int32) * len(columns)
+    values = pa.array(columns * count, pa.string())
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    return pa.Table.from_pydict(
+        {
+            "table": constant_strings(table, count),
+            "record_id": ids.cast(pa.string()),
+            "batch_id": constant_strings(batch_id, count),
+            "anomaly": constant_strings(anomaly, count),
+            "effect": constant_strings(effect, count),
+            "affected_columns": pa.ListArray.from_arrays(pa.array(offsets), values),
+        },
+        schema=LABEL_SCHEMA,
+    )

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.config import STRUCTURAL_TYPES, BatchSpec, ScenarioConfig
 
 LANDING = "landing"
 # Landing-side record of each day's committed files (no ground truth in it: the gatekeeper reads
@@ -104,11 +104,30 @@ def content_config(config: ScenarioConfig, window: Window | str) -> dict:
         A JSON-ready dict.
     """
     window = Window(window)
-    if window is Window.LIVE:
-        fields = {"seed", "scale", "funnel", "anomalies", "live_schedule"}
-    else:
+    if window is Window.HISTORICAL:
         fields = {"seed", "scale", "funnel", "historical_visitors"}
-    return {"window": window.value, **config.model_dump(mode="json", include=fields)}
+        return {"window": window.value, **config.model_dump(mode="json", include=fields)}
+    content = config.model_dump(mode="json", include={"seed", "scale", "funnel", "anomalies"})
+    # The structural anomalies' parameters count only where scheduled (unscheduled, they cannot
+    # change a byte), and a batch lists its anomalies only when it has several: a scenario
+    # without them keeps the token it had before they existed.
+    days = config.live_days_schedules
+    scheduled = {k.value for day in days for b in day for k in b.kinds}
+    for name in STRUCTURAL_TYPES:
+        if name not in scheduled:
+            del content["anomalies"][name]
+    content["live_schedule"] = [_batch_content(b) for b in config.live_schedule]
+    if config.live_week:
+        content["live_week"] = [[_batch_content(b) for b in day] for day in config.live_week]
+    return {"window": window.value, **content}
+
+
+def _batch_content(batch: BatchSpec) -> dict:
+    content: dict = {"anomaly": batch.names[0] if batch.kinds else None}
+    if len(batch.kinds) > 1:
+        content["anomalies"] = batch.names
+    content["visitors"] = batch.visitors
+    return content
 
 
 def config_hash(config: ScenarioConfig, window: Window | str) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "Window",
     "batch_prefix",
     "plan_day",
+    "previous_batch",
     "scaled",
     "scenario_days",
     "window_of",
@@ -41,8 +42,9 @@ class BatchPlan:
         day: The UTC day the batch belongs to.
         index: Position of the batch in its day (0-based).
         start: Batch start, UTC.
-        anomaly: Injected anomaly, or None for a normal batch.
+        anomaly: The first injected anomaly, or None for a normal batch.
         visitors: Planned visitors after ``scale`` (before any traffic-spike multiplier).
+        anomalies: Every injected anomaly, in schedule order (empty for a normal batch).
     """
 
     batch_id: str
@@ -52,6 +54,20 @@ class BatchPlan:
     start: dt.datetime
     anomaly: AnomalyType | None
     visitors: int
+    anomalies: tuple[AnomalyType, ...] = ()
+
+    def has(self, kind: AnomalyType) -> bool:
+        """Whether the batch injects ``kind``."""
+        return kind in self.anomalies
+
+    def has_name(self, name: str) -> bool:
+        """Whether the batch injects the anomaly named ``name``."""
+        return any(k.value == name for k in self.anomalies)
+
+    @property
+    def anomaly_label(self) -> str | None:
+        """The manifest's ``anomaly``: None, the one name, or the names joined with ``+``."""
+        return "+".join(k.value for k in self.anomalies) or None
 
     @property
     def ingested_at(self) -> dt.datetime:
@@ -114,7 +130,7 @@ def plan_day(
 ) -> list[BatchPlan]:
     """The batches of one day.
 
-    Live days follow ``config.live_schedule`` (any day on or after the live start, so an
+    Live days follow ``config.schedule_for(day)`` (any day on or after the live start, so an
     open-ended live window keeps working past ``live_days``); historical days have one normal
     batch of ``historical_visitors`` at 00:00.
 
@@ -146,13 +162,13 @@ def plan_day(
     check_day(day, after, before if window is Window.LIVE else 0)
     midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     if window is Window.HISTORICAL:
-        specs = [(None, config.historical_visitors)]
+        specs: list[tuple[tuple[AnomalyType, ...], int]] = [((), config.historical_visitors)]
     else:
-        specs = [(b.anomaly, b.visitors) for b in config.live_schedule]
+        specs = [(b.kinds, b.visitors) for b in config.schedule_for(day)]
     # Integer microseconds keep spacing exact for any batch count (24h / 7 is not whole seconds).
     step_us = 86_400_000_000 // len(specs)
     plans = []
-    for index, (anomaly, visitors) in enumerate(specs):
+    for index, (kinds, visitors) in enumerate(specs):
         start = midnight + dt.timedelta(microseconds=index * step_us)
         plans.append(
             BatchPlan(
@@ -161,8 +177,28 @@ def plan_day(
                 day=day,
                 index=index,
                 start=start,
-                anomaly=anomaly,
+                anomaly=kinds[0] if kinds else None,
                 visitors=scaled(visitors, config.scale),
+                anomalies=kinds,
             )
         )
     return plans
+
+
+def previous_batch(config: ScenarioConfig, plan: BatchPlan) -> BatchPlan | None:
+    """The batch landed just before ``plan``: the one before it that day, or for a live day's
+    first batch the previous day's last when that day is live too.
+
+    Args:
+        config: The scenario.
+        plan: A batch.
+
+    Returns:
+        The previous batch, or None when there is none in the same window.
+    """
+    if plan.index > 0:
+        return plan_day(config, plan.day, plan.window)[plan.index - 1]
+    before = plan.day - DAY
+    if plan.window is Window.LIVE and before >= config.live_start:
+        return plan_day(config, before, Window.LIVE)[-1]
+    return None

@@ -114,7 +114,12 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("day", pa.date32(), nullable=False),
         pa.field("batch_index", pa.int32(), nullable=False),
         pa.field("batch_start", TS, nullable=False),
+        # None, the batch's one anomaly, or its anomalies joined with "+".
         pa.field("anomaly", pa.string()),
+        # Every anomaly of the batch, in schedule order (empty for a normal batch).
+        pa.field(
+            "anomalies", pa.list_(pa.field("element", pa.string(), nullable=False)), nullable=False
+        ),
         pa.field("planned_visitors", pa.int64(), nullable=False),
         pa.field("seed", pa.int64(), nullable=False),
         *[pa.field(f"rows_{t}", pa.int64(), nullable=False) for t in TABLES],

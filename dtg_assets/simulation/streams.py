@@ -14,7 +14,17 @@ import numpy as np
 import pyarrow as pa
 
 # Fixed codes, not hash(), which Python salts per process.
-TABLE_CODES = {"visitor_events": 1, "applications": 2, "accounts": 3, "transactions": 4}
+# The anomalies drawing on streams of their own (never the tables'), so that adding them left
+# every table's draws, and the twin's, unchanged.
+TABLE_CODES = {
+    "visitor_events": 1,
+    "applications": 2,
+    "accounts": 3,
+    "transactions": 4,
+    "distribution_shift": 11,
+    "orphan_records": 12,
+    "duplicate_records": 13,
+}
 WINDOW_CODES = {"historical": 1, "live": 2}
 
 
@@ -54,7 +64,8 @@ def stream(
 
     Args:
         seed: Scenario seed.
-        table: Landing table name (a key of ``TABLE_CODES``).
+        table: Landing table name, or an anomaly with draws of its own (a key of
+            ``TABLE_CODES``).
         window: ``historical`` or ``live``.
         day_ordinal: ``date.toordinal()`` of the batch's day.
         batch: Index of the batch in its day.

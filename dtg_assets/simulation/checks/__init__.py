@@ -49,37 +49,42 @@ CHECKS: tuple[Check, ...] = (
         for t in TABLES
     ),
     *(
-        _check(t, "primary_key_unique", "ERROR", f"No {PRIMARY_KEY[t]} appears twice.",
-               primary_key_unique)
+        _check(t, "primary_key_unique", "ERROR", f"No {PRIMARY_KEY[t]} appears twice, but the "
+               "duplicate_records copies, exactly as planned.", primary_key_unique,
+               (t, "ground_truth_labels"))
         for t in TABLES
     ),
     _check("visitor_events", "visitors_match_schedule", "ERROR",
-           "Visitors per batch equal the schedule's planned volume (traffic-spike multiplier "
-           "included).", visitors_match_schedule),
+           "Visitors per batch equal the schedule's planned volume (traffic-spike multiplier, "
+           "planned copies and orphans' lost visitors included; none for a missing batch).",
+           visitors_match_schedule, ("visitor_events", "ground_truth_labels")),
     _check("applications", "applications_reference_visitors", "ERROR",
-           "Every application's visitor landed in the same batch.",
+           "Every application's visitor landed in the same batch, but the orphans planned.",
            references("applications", "visitor_events", "visitor_id"),
-           ("applications", "visitor_events")),
+           ("applications", "visitor_events", "ground_truth_labels")),
     _check("accounts", "accounts_reference_approved_applications", "ERROR",
            "Every account's application landed in the same batch and was approved.",
            references("accounts", "applications", "app_id", approved),
-           ("accounts", "applications")),
+           ("accounts", "applications", "ground_truth_labels")),
     _check("accounts", "accounts_equal_approved_applications", "ERROR",
            "Each batch has exactly one account per approved application.",
            accounts_equal_approved, ("accounts", "applications")),
     _check("transactions", "transactions_reference_accounts", "ERROR",
            "Every transaction's account landed in the same batch.",
-           references("transactions", "accounts", "account_id"), ("transactions", "accounts")),
+           references("transactions", "accounts", "account_id"),
+           ("transactions", "accounts", "ground_truth_labels")),
     _check("batch_manifest", "all_scheduled_batches_present", "ERROR",
            "Every batch the schedule plans for the day is in the manifest and the landing "
-           "zone.", all_batches_present, ("visitor_events",)),
+           "zone (a batch planned missing: in the manifest only, without files).",
+           all_batches_present, ("visitor_events",)),
     _check("batch_manifest", "funnel_ratios_within_bounds", "WARN",
            f"Per batch, application, approval and transaction rates are within {Z_BOUND:g} "
-           "standard errors of the configured rates (given the batch's anomaly).",
+           "standard errors of the configured rates (given the batch's anomalies).",
            funnel_ratios, TABLES),
     _check("ground_truth_labels", "labels_consistent_with_landing", "ERROR",
-           "Modified/added label ids landed in their batch, removed ones did not, and label "
-           "counts equal the manifest.", labels_consistent, ("ground_truth_labels", *TABLES)),
+           "Modified/added label ids landed in their batch, removed ones did not, labels name "
+           "their batch's anomalies, and label counts equal the manifest.", labels_consistent,
+           ("ground_truth_labels", *TABLES)),
 )  # fmt: skip
 
 # The specs alone, in catalog order: what the Dagster layer declares.

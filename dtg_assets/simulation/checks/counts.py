@@ -1,8 +1,8 @@
 """Exact count checks: rows against the manifest, keys, visitors and batches against the plan.
 
 Each function compares what landed with a number that is known exactly (the manifest's rows per
-batch, the schedule's visitors per batch, the batches the schedule plans) and names the batches
-that differ.
+batch, the schedule's visitors per batch, the batches the schedule plans, the duplicates, orphans
+and missing batches the writer planned: :mod:`.planned`) and names the batches that differ.
 """
 
 from __future__ import annotations
@@ -10,6 +10,13 @@ from __future__ import annotations
 import pandas as pd
 
 from dtg_assets.simulation.checks.model import CheckSpec, LandedDay, Verdict
+from dtg_assets.simulation.checks.planned import (
+    DUPLICATE,
+    ORPHAN,
+    batch_record_counts,
+    expected_key_counts,
+    missing_batches,
+)
 from dtg_assets.simulation.generate import spiked_visitors
 from dtg_assets.simulation.schemas import PRIMARY_KEY
 
@@ -59,21 +66,50 @@ def rows_match_manifest(spec: CheckSpec, day: LandedDay) -> Verdict:
 
 
 def primary_key_unique(spec: CheckSpec, day: LandedDay) -> Verdict:
-    """No primary key appears twice."""
+    """No primary key appears twice, but for the planned ``duplicate_records`` copies, which
+    appear exactly as planned."""
     key = PRIMARY_KEY[spec.asset]
     keys = day.frames[spec.asset][key]
-    dupes = keys[keys.duplicated()]
-    meta = {"rows": len(keys), "duplicate_keys": len(dupes)}
-    if len(dupes):
-        meta["sample"] = sorted(set(dupes))[:5]
-        return Verdict(False, f"{len(dupes)} duplicate {key} values", meta)
+    landed = keys.value_counts()
+    planned = expected_key_counts(day, spec.asset)
+    wrong = {
+        str(k): {"expected": planned.get(str(k), 1), "landed": int(n)}
+        for k, n in landed[landed > 1].items()
+        if planned.get(str(k), 1) != n
+    }
+    wrong.update(
+        {k: {"expected": n, "landed": int(landed.get(k, 0))}
+         for k, n in planned.items() if int(landed.get(k, 0)) != n}
+    )  # fmt: skip
+    dupes = int((landed - 1).clip(lower=0).sum())
+    meta = {"rows": len(keys), "duplicate_keys": dupes, "planned_duplicates": len(planned)}
+    if wrong:
+        meta["sample"] = dict(sorted(wrong.items())[:5])
+        return Verdict(False, f"{len(wrong)} {key} values appear other than planned", meta)
+    if planned:
+        why = f"{len(landed)} distinct {key} values, duplicated exactly as planned ({dupes} copies)"
+        return Verdict(True, why, meta)
     return Verdict(True, f"{len(keys)} unique {key} values", meta)
 
 
+def expected_visitors(day: LandedDay) -> dict[str, int]:
+    """Visitors each batch should land: its scheduled volume (spike multiplier included), none
+    for a missing batch, plus its planned copies, minus its visitors dropped as orphans'."""
+    added = batch_record_counts(day, "visitor_events", DUPLICATE, "added")
+    dropped = batch_record_counts(day, "visitor_events", ORPHAN, "removed")
+    missing = set(missing_batches(day))
+    return {
+        p.batch_id: 0 if p.batch_id in missing else spiked_visitors(day.config, p)
+        + added.get(p.batch_id, 0) - dropped.get(p.batch_id, 0)
+        for p in day.plans
+    }  # fmt: skip
+
+
 def visitors_match_schedule(spec: CheckSpec, day: LandedDay) -> Verdict:
-    """Visitors per batch equal the schedule's volume (spike multiplier included)."""
+    """Visitors per batch equal the schedule's volume (spike multiplier, planned copies and
+    orphans' dropped visitors included; none for a missing batch)."""
     landed = counts(day.frames["visitor_events"])
-    expected = {p.batch_id: spiked_visitors(day.config, p) for p in day.plans}
+    expected = expected_visitors(day)
     bad = {b: {"scheduled": n, "landed": landed.get(b, 0)}
            for b, n in expected.items() if landed.get(b, 0) != n}  # fmt: skip
     extra = sorted(set(landed) - set(expected))
@@ -86,15 +122,20 @@ def visitors_match_schedule(spec: CheckSpec, day: LandedDay) -> Verdict:
 
 
 def accounts_equal_approved(spec: CheckSpec, day: LandedDay) -> Verdict:
-    """One account per approved application, per batch."""
+    """One account per approved application, per batch (a duplicated application's copy has
+    its account's copy)."""
     apps, accounts = day.frames["applications"], day.frames["accounts"]
-    expected = counts(apps[approved(apps)])
+    approved_apps = apps[approved(apps)]
+    expected = counts(approved_apps)
     opened = counts(accounts)
-    per_app = accounts["app_id"].value_counts()
+    per_app = accounts.groupby(["batch_id", "app_id"]).size()
+    per_approved = approved_apps.groupby(["batch_id", "app_id"]).size()
+    # Several accounts of one application: more than one, and more than its approved copies.
+    several = (per_app > 1) & (per_app > per_approved.reindex(per_app.index, fill_value=0))
     bad = differences(expected, opened, ("approved", "accounts"))
     meta = {"approved_applications": sum(expected.values()), "accounts": sum(opened.values())}
-    if bad or (per_app > 1).any():
-        meta.update(mismatched_batches=bad, apps_with_several_accounts=int((per_app > 1).sum()))
+    if bad or several.any():
+        meta.update(mismatched_batches=bad, apps_with_several_accounts=int(several.sum()))
         return Verdict(False, f"accounts differ from approved applications: {bad}", meta)
     return Verdict(
         True, f"{meta['accounts']} accounts for {meta['approved_applications']} approvals", meta
@@ -102,13 +143,31 @@ def accounts_equal_approved(spec: CheckSpec, day: LandedDay) -> Verdict:
 
 
 def all_batches_present(spec: CheckSpec, day: LandedDay) -> Verdict:
-    """Every scheduled batch is in the manifest and the landing zone, and no other."""
+    """Every scheduled batch is in the manifest and the landing zone, and no other; a batch
+    scheduled to go missing is in the manifest only."""
     scheduled = [p.batch_id for p in day.plans]
-    in_manifest = set(day.frames["batch_manifest"]["batch_id"].unique())
+    gone = set(missing_batches(day))
+    manifest = day.frames["batch_manifest"]
+    in_manifest = set(manifest["batch_id"].unique())
     landed = set(day.frames["visitor_events"]["batch_id"].unique())
-    missing = [b for b in scheduled if b not in in_manifest or b not in landed]
+    missing = [b for b in scheduled if b not in in_manifest or (b not in landed and b not in gone)]
+    with_files = set(manifest.loc[manifest["files"].map(len) > 0, "batch_id"])
+    landed_anyway = sorted((landed | with_files) & gone)
     extra = sorted(in_manifest - set(scheduled))
-    meta = {"scheduled_batches": len(scheduled), "missing": missing, "unscheduled": extra}
-    if missing or extra:
-        return Verdict(False, f"missing batches {missing}, unscheduled batches {extra}", meta)
+    meta = {
+        "scheduled_batches": len(scheduled),
+        "missing": missing,
+        "unscheduled": extra,
+        "planned_missing": sorted(gone),
+        "planned_missing_but_landed": landed_anyway,
+    }
+    if missing or extra or landed_anyway:
+        why = f"missing batches {missing}, unscheduled batches {extra}"
+        if landed_anyway:
+            why += f", batches planned missing that landed {landed_anyway}"
+        return Verdict(False, why, meta)
+    if gone:
+        landing = len(scheduled) - len(gone)
+        why = f"all {landing} landing batches present, {len(gone)} missing as planned"
+        return Verdict(True, why, meta)
     return Verdict(True, f"all {len(scheduled)} scheduled batches present", meta)

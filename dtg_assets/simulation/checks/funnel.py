@@ -2,8 +2,10 @@
 
 Per batch, the application, approval and transaction rates and the mean number of transactions
 per transacting account must lie within ``Z_BOUND`` standard errors of what the scenario
-configures, given the batch's anomaly (a conversion drop lowers the apply rate; an age error
-rejects some applicants as under age).
+configures, given the batch's anomalies (a conversion drop lowers the apply rate; an age error
+rejects some applicants as under age). Records are counted once however often they landed
+(``duplicate_records`` copies are the same records), and an ``orphan_records`` batch's visitors
+include those whose events were lost (one per application without its visitor).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import math
 
 from dtg_assets.simulation.checks.counts import approved
 from dtg_assets.simulation.checks.model import CheckSpec, LandedDay, Verdict
+from dtg_assets.simulation.checks.references import in_batches
 from dtg_assets.simulation.config import AnomalyType, IntRange, ScenarioConfig
 from dtg_assets.simulation.plan import BatchPlan
+from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
 Z_BOUND = 5.0
 
@@ -25,13 +29,9 @@ def _share_below(r: IntRange, limit: int) -> float:
 def expected_rates(config: ScenarioConfig, plan: BatchPlan) -> dict[str, float]:
     """The funnel rates a batch should show, given its anomaly."""
     f, a = config.funnel, config.anomalies
-    apply = (
-        a.conversion_drop.apply_rate
-        if plan.anomaly is AnomalyType.CONVERSION_DROP
-        else f.apply_rate
-    )
+    apply = a.conversion_drop.apply_rate if plan.has(AnomalyType.CONVERSION_DROP) else f.apply_rate
     under = _share_below(f.applicant_age, f.minimum_age)
-    if plan.anomaly is AnomalyType.AGE_ERROR:
+    if plan.has(AnomalyType.AGE_ERROR):
         under_err = _share_below(a.age_error.age, f.minimum_age)
         under = a.age_error.rate * under_err + (1 - a.age_error.rate) * under
     return {"apply_rate": apply, "approval_rate": f.approve_rate * (1 - under),
@@ -47,15 +47,17 @@ def _z(k: float, n: int, p: float) -> float:
 
 def funnel_ratios(spec: CheckSpec, day: LandedDay) -> Verdict:
     """Every batch's funnel rates within ``Z_BOUND`` standard errors of the configured ones."""
-    vis, apps = day.frames["visitor_events"], day.frames["applications"]
-    accounts, txns = day.frames["accounts"], day.frames["transactions"]
+    frames = {t: day.frames[t].drop_duplicates(PRIMARY_KEY[t]) for t in TABLES}
+    vis, apps = frames["visitor_events"], frames["applications"]
+    accounts, txns = frames["accounts"], frames["transactions"]
+    lost = apps[~in_batches(apps, vis, "visitor_id")]["batch_id"].value_counts()
     r = day.config.funnel.transactions_per_account
     mean = (r.low + r.high) / 2
     var = ((r.high - r.low + 1) ** 2 - 1) / 12
     per_batch, worst = {}, 0.0
     for plan in day.plans:
         b, rates = plan.batch_id, expected_rates(day.config, plan)
-        n_vis = int((vis["batch_id"] == b).sum())
+        n_vis = int((vis["batch_id"] == b).sum()) + int(lost.get(b, 0))
         b_apps = apps[apps["batch_id"] == b]
         n_acc = int((accounts["batch_id"] == b).sum())
         per_account = txns.loc[txns["batch_id"] == b, "account_id"].value_counts()

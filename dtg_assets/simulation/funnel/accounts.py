@@ -1,8 +1,9 @@
 """Accounts of a chunk: one candidate account per visitor, opened for approved applications.
 
 No anomaly edits accounts directly: an account exists in a version when its application is
-approved there (so ``age_error`` and ``conversion_drop`` remove accounts), and ``stale_data``
-shifts its opening time with the application's.
+approved there (so ``age_error`` and ``conversion_drop`` remove accounts), ``distribution_shift``
+lowers its limit with the income, and ``stale_data`` and ``timezone_shift`` shift its opening
+time with the application's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Accounts:
         exists: The visitor has an account in this batch.
         twin_exists: The visitor has an account in the twin.
         limit: Approved limit of the visitor's account.
+        twin_limit: The same in the twin.
         ts: Account opening time (microseconds, as landed).
         diff: Comparison with the twin (None for a normal batch).
     """
@@ -40,6 +42,7 @@ class Accounts:
     exists: np.ndarray
     twin_exists: np.ndarray
     limit: np.ndarray
+    twin_limit: np.ndarray
     ts: np.ndarray
     diff: TableDiff | None
 
@@ -69,6 +72,9 @@ def generate_accounts(ctx: ChunkContext, apps: Applications) -> Accounts:
 
     exists, twin_exists = apps.approved, apps.twin_approved
     approved_limit = ((apps.income // 10) * factor).astype(np.int64)
+    twin_limit = approved_limit
+    if apps.twin_income is not apps.income:
+        twin_limit = ((apps.twin_income // 10) * factor).astype(np.int64)
     ts = apps.ts + lag_h * US_PER_H
     either = exists | twin_exists
     keep = np.flatnonzero(either)
@@ -87,14 +93,17 @@ def generate_accounts(ctx: ChunkContext, apps: Applications) -> Accounts:
         },
     )
     diff = None
-    if ctx.anomaly is not None:
-        stale = ctx.unstale(ts) != ts
+    if ctx.compare:
+        shifted = ctx.unstale(ts) != ts
         diff = TableDiff(
             "accounts",
             ids,
             twin_exists=twin_exists[keep],
             exists=exists[keep],
-            modified={"account_open_timestamp": stale[keep]},
+            modified={
+                "approved_limit": (approved_limit != twin_limit)[keep],
+                "account_open_timestamp": shifted[keep],
+            },
         )
     return Accounts(
         table=table,
@@ -103,6 +112,7 @@ def generate_accounts(ctx: ChunkContext, apps: Applications) -> Accounts:
         exists=exists,
         twin_exists=twin_exists,
         limit=approved_limit,
+        twin_limit=twin_limit,
         ts=ts,
         diff=diff,
     )

@@ -4,11 +4,14 @@ Whether a visitor applies, and every field of the application, is drawn for ever
 the twin and the anomalous batch differ only where the anomaly acts: ``conversion_drop``
 removes applications (a lower apply rate over the same uniforms), ``age_error`` gives
 under-age ages (and with them the ``rejected - under age`` status), ``limit_spike`` raises
-requested limits, and ``stale_data`` shifts times with the visitor events they follow.
+requested limits, ``distribution_shift`` shrinks incomes (requested limits follow, so the
+tenth-of-income rule holds), and ``stale_data`` and ``timezone_shift`` shift times with the
+visitor events they follow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +41,8 @@ class Applications:
         twin_exists: The visitor has an application in the twin.
         approved: The application is approved in this batch.
         twin_approved: The application is approved in the twin.
-        income: Annual income drawn for the visitor.
+        income: Annual income of the visitor's application.
+        twin_income: The same in the twin.
         ts: Application time (microseconds, as landed).
         diff: Comparison with the twin (None for a normal batch).
     """
@@ -51,6 +55,7 @@ class Applications:
     approved: np.ndarray
     twin_approved: np.ndarray
     income: np.ndarray
+    twin_income: np.ndarray
     ts: np.ndarray
     diff: TableDiff | None
 
@@ -87,8 +92,8 @@ def generate_applications(ctx: ChunkContext, visitors: Visitors) -> Applications
     f, n, rng, a = ctx.funnel, ctx.n, ctx.rng("applications"), ctx.anomalies
     apply_u = rng.random(n)
     raw_id = random_bytes(rng, n)
-    age = rng.integers(f.applicant_age.low, f.applicant_age.high + 1, n)
-    income = rng.integers(f.annual_income.low, f.annual_income.high + 1, n)
+    drawn_age = rng.integers(f.applicant_age.low, f.applicant_age.high + 1, n)
+    drawn_income = rng.integers(f.annual_income.low, f.annual_income.high + 1, n)
     employment = rng.integers(0, len(EMPLOYMENT), n)
     lag_min = rng.integers(f.application_lag_minutes.low, f.application_lag_minutes.high + 1, n)
     approve_u = rng.random(n)
@@ -98,22 +103,34 @@ def generate_applications(ctx: ChunkContext, visitors: Visitors) -> Applications
     limit_u = rng.random(n)
     limit_share = rng.uniform(a.limit_spike.income_share.low, a.limit_spike.income_share.high, n)
 
-    twin_exists = (apply_u < f.apply_rate) & ctx.has_twin
-    rate = f.apply_rate
-    if ctx.anomaly is AnomalyType.CONVERSION_DROP:
-        rate = a.conversion_drop.apply_rate
-    exists = apply_u < rate
-    twin_age = age
-    if ctx.anomaly is AnomalyType.AGE_ERROR:
-        age = np.where(under_u < a.age_error.rate, under_age, age)
+    def rate(has: Callable[[AnomalyType], bool]) -> float:
+        return a.conversion_drop.apply_rate if has(AnomalyType.CONVERSION_DROP) else f.apply_rate
+
+    def incomes(has: Callable[[AnomalyType], bool]) -> np.ndarray:
+        if not has(AnomalyType.DISTRIBUTION_SHIFT):
+            return drawn_income
+        multiplier = a.distribution_shift.income_multiplier
+        return np.floor(drawn_income * multiplier).astype(np.int64)
+
+    def ages(has: Callable[[AnomalyType], bool]) -> np.ndarray:
+        if not has(AnomalyType.AGE_ERROR):
+            return drawn_age
+        return np.where(under_u < a.age_error.rate, under_age, drawn_age)
+
+    def limits(has: Callable[[AnomalyType], bool], inc: np.ndarray) -> np.ndarray:
+        if not has(AnomalyType.LIMIT_SPIKE):
+            return inc // 10
+        spiked = (inc * limit_share).astype(np.int64)
+        return np.where(limit_u < a.limit_spike.rate, spiked, inc // 10)
+
+    twin_exists = (apply_u < rate(ctx.twin_has)) & ctx.has_twin
+    exists = apply_u < rate(ctx.has)
+    income, twin_income = incomes(ctx.has), incomes(ctx.twin_has)
+    age, twin_age = ages(ctx.has), ages(ctx.twin_has)
     twin_status = application_status(f, twin_age, approve_u, reject_u)
     status = twin_status if age is twin_age else application_status(f, age, approve_u, reject_u)
-    twin_limit = income // 10
-    limit = twin_limit
-    if ctx.anomaly is AnomalyType.LIMIT_SPIKE:
-        spiked = (income * limit_share).astype(np.int64)
-        limit = np.where(limit_u < a.limit_spike.rate, spiked, twin_limit)
-    # visitors.ts is already stale-shifted, so this shifts with it; the twin's is unshifted.
+    limit, twin_limit = limits(ctx.has, income), limits(ctx.twin_has, twin_income)
+    # visitors.ts is already shifted as the batch records it; the twin's is shifted as the twin's.
     ts = visitors.ts + lag_min * US_PER_MIN
     twin_ts = ctx.unstale(ts)
 
@@ -134,7 +151,7 @@ def generate_applications(ctx: ChunkContext, visitors: Visitors) -> Applications
         },
     )
     diff = None
-    if ctx.anomaly is not None:
+    if ctx.compare:
         diff = TableDiff(
             "applications",
             ids,
@@ -142,6 +159,7 @@ def generate_applications(ctx: ChunkContext, visitors: Visitors) -> Applications
             exists=pick,
             modified={
                 "applicant_age": (age != twin_age)[keep],
+                "annual_income": (income != twin_income)[keep],
                 "req_credit_limit": (limit != twin_limit)[keep],
                 "timestamp": (ts != twin_ts)[keep],
                 "application_status": (status != twin_status)[keep],
@@ -156,6 +174,7 @@ def generate_applications(ctx: ChunkContext, visitors: Visitors) -> Applications
         approved=exists & (status == STATUS_APPROVED),
         twin_approved=twin_exists & (twin_status == STATUS_APPROVED),
         income=income,
+        twin_income=twin_income,
         ts=ts,
         diff=diff,
     )

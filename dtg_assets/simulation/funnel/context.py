@@ -38,9 +38,31 @@ def timestamps(values_us: np.ndarray) -> pa.Array:
     return pa.array(values_us, pa.timestamp("us", tz="UTC"))
 
 
+# Value anomalies act inside the per-table draws; the structural ones (schema drift, duplicates,
+# orphans, a missing batch) act on the generated tables afterwards (:mod:`..structural`).
+VALUE_KINDS = frozenset(
+    {
+        AnomalyType.NULL_BURST,
+        AnomalyType.AGE_ERROR,
+        AnomalyType.TRAFFIC_SPIKE,
+        AnomalyType.FRAUD_SPIKE,
+        AnomalyType.LIMIT_SPIKE,
+        AnomalyType.STALE_DATA,
+        AnomalyType.CONVERSION_DROP,
+        AnomalyType.TIMEZONE_SHIFT,
+        AnomalyType.DISTRIBUTION_SHIFT,
+    }
+)
+
+
 @dataclass(frozen=True)
 class ChunkContext:
-    """One chunk of a batch.
+    """One chunk of a batch, and the twin it is compared with.
+
+    The batch applies every value anomaly of its plan; the twin applies those of ``base`` (none
+    for a batch with one anomaly: the twin is the normal batch). With several anomalies, the
+    chunk is compared once per anomaly ``labelled``, with ``base`` the others, so that each
+    anomaly's labels are exactly what it changed given the others.
 
     Attributes:
         config: The scenario.
@@ -49,6 +71,8 @@ class ChunkContext:
         segment: 0 for planned visitors, 1 for a traffic spike's extra visitors.
         chunk: Index of the chunk within its segment.
         n: Visitors in the chunk.
+        base: Value anomalies the twin applies.
+        labelled: The anomaly whose changes are labelled (None: nothing is compared).
     """
 
     config: ScenarioConfig
@@ -57,6 +81,8 @@ class ChunkContext:
     segment: int
     chunk: int
     n: int
+    base: frozenset[AnomalyType] = frozenset()
+    labelled: AnomalyType | None = None
 
     @property
     def funnel(self) -> FunnelParams:
@@ -68,15 +94,23 @@ class ChunkContext:
         """Every anomaly's parameters."""
         return self.config.anomalies
 
+    def has(self, kind: AnomalyType) -> bool:
+        """Whether the batch applies ``kind``."""
+        return kind in self.plan.anomalies
+
+    def twin_has(self, kind: AnomalyType) -> bool:
+        """Whether the twin applies ``kind``."""
+        return kind in self.base
+
     @property
-    def anomaly(self) -> AnomalyType | None:
-        """The batch's anomaly (None for a normal batch)."""
-        return self.plan.anomaly
+    def compare(self) -> bool:
+        """Whether the chunk is compared with its twin (labels are computed)."""
+        return self.labelled is not None
 
     @property
     def has_twin(self) -> bool:
-        """Spike extra visitors have no twin: nothing of theirs exists in the normal batch."""
-        return self.segment == 0
+        """Spike extra visitors have no twin unless the twin spikes too."""
+        return self.segment == 0 or AnomalyType.TRAFFIC_SPIKE in self.base
 
     @property
     def start_us(self) -> int:
@@ -84,7 +118,7 @@ class ChunkContext:
         return epoch_us(self.plan.start)
 
     def rng(self, table: str) -> np.random.Generator:
-        """The chunk's random stream of one table."""
+        """The chunk's random stream of one table (or of an anomaly's own draws)."""
         p = self.plan
         return stream(
             self.config.seed,
@@ -96,20 +130,27 @@ class ChunkContext:
             self.chunk,
         )
 
-    def stale_us(self) -> int:
-        """How far ``stale_data`` moves every event back in time (0 for other batches)."""
-        if self.anomaly is AnomalyType.STALE_DATA:
-            return round(self.anomalies.stale_data.delay_hours * US_PER_H)
-        return 0
+    def _shift_us(self, kinds: frozenset[AnomalyType] | tuple[AnomalyType, ...]) -> int:
+        shift = 0
+        if AnomalyType.STALE_DATA in kinds:
+            shift -= round(self.anomalies.stale_data.delay_hours * US_PER_H)
+        if AnomalyType.TIMEZONE_SHIFT in kinds:
+            shift += round(self.anomalies.timezone_shift.hours * US_PER_H)
+        return shift
 
-    def stale(self, ts: np.ndarray) -> np.ndarray:
-        """Twin times as the batch records them."""
-        shift = self.stale_us()
-        return ts - shift if shift else ts
+    def shifted(self, ts: np.ndarray) -> np.ndarray:
+        """Unshifted event times as the batch records them (``stale_data``, ``timezone_shift``)."""
+        shift = self._shift_us(self.plan.anomalies)
+        return ts + shift if shift else ts
+
+    def twin_shifted(self, ts: np.ndarray) -> np.ndarray:
+        """Unshifted event times as the twin records them."""
+        shift = self._shift_us(self.base)
+        return ts + shift if shift else ts
 
     def unstale(self, ts: np.ndarray) -> np.ndarray:
         """The batch's times as the twin has them."""
-        shift = self.stale_us()
+        shift = self._shift_us(self.base) - self._shift_us(self.plan.anomalies)
         return ts + shift if shift else ts
 
     def table(self, name: str, columns: dict[str, pa.Array]) -> pa.Table:

@@ -3,8 +3,8 @@
 Only visitors that would transact if they had an account get slots, and that set depends on
 this table's stream alone, so slots line up between the twin and the anomalous batch; a slot is
 used when the visitor's account exists in that version and the slot is below the visitor's
-transaction count. ``fraud_spike`` moves some amounts close to the account's limit and
-``stale_data`` shifts times with the account's.
+transaction count. ``fraud_spike`` moves some amounts close to the account's limit, and
+``stale_data`` and ``timezone_shift`` shift times with the account's.
 """
 
 from __future__ import annotations
@@ -67,10 +67,15 @@ def generate_transactions(ctx: ChunkContext, acc: Accounts) -> Transactions:
     slot_used = (np.arange(m * k) % k) < np.repeat(count, k)
     exists = slot_used & acc.exists[owner]
     twin_exists = slot_used & acc.twin_exists[owner]
-    twin_amount = amount
-    if ctx.anomaly is AnomalyType.FRAUD_SPIKE:
-        spiked = np.round(fraud_share * acc.limit[owner], 2)
-        amount = np.where(fraud_u < fraud.rate, spiked, amount)
+
+    def amounts(has: bool, limit: np.ndarray) -> np.ndarray:
+        if not has:
+            return drawn
+        return np.where(fraud_u < fraud.rate, np.round(fraud_share * limit[owner], 2), drawn)
+
+    drawn = amount
+    amount = amounts(ctx.has(AnomalyType.FRAUD_SPIKE), acc.limit)
+    twin_amount = amounts(ctx.twin_has(AnomalyType.FRAUD_SPIKE), acc.twin_limit)
     ts = acc.ts[owner] + lag_d * US_PER_DAY + lag_m * US_PER_MIN
 
     either = exists | twin_exists
@@ -91,7 +96,7 @@ def generate_transactions(ctx: ChunkContext, acc: Accounts) -> Transactions:
         },
     )
     diff = None
-    if ctx.anomaly is not None:
+    if ctx.compare:
         diff = TableDiff(
             "transactions",
             ids,

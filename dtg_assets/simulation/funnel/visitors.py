@@ -2,8 +2,9 @@
 
 Every column is drawn for every visitor whatever the anomaly, so the anomalous batch and its
 twin share every visitor: ``null_burst`` blanks campaign ids, ``traffic_spike`` turns most
-sessions into sub-second bot sessions (and adds visitors in a segment of their own), and
-``stale_data`` moves every timestamp back.
+sessions into sub-second bot sessions (and adds visitors in a segment of their own),
+``stale_data`` and ``timezone_shift`` move every timestamp, and ``distribution_shift`` moves
+devices to mobile (drawn from a stream of its own, so the other columns stay the twin's).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class Visitors:
     Attributes:
         table: The landing rows.
         ids: Visitor ids, one per visitor of the chunk.
-        ts: Event times (microseconds, as landed: stale-shifted for ``stale_data``).
+        ts: Event times (microseconds, as landed: shifted by ``stale_data`` and
+            ``timezone_shift``).
         diff: Comparison with the twin (None for a normal batch).
     """
 
@@ -39,6 +41,34 @@ class Visitors:
     ids: pa.StringArray
     ts: np.ndarray
     diff: TableDiff | None
+
+
+MOBILE = 0
+
+
+def shifted_devices(ctx: ChunkContext, device: np.ndarray) -> np.ndarray:
+    """Device codes moved to the ``distribution_shift`` mobile share, changing as few as possible.
+
+    Devices are uniform over three values; to reach a mobile share ``m`` above a third, each
+    non-mobile visitor turns mobile with probability ``(m - 1/3) / (2/3)``; below a third, each
+    mobile visitor turns desktop or tablet (evenly) with probability ``1 - 3m``.
+
+    Args:
+        ctx: The chunk.
+        device: The drawn device codes.
+
+    Returns:
+        The shifted codes.
+    """
+    rng = ctx.rng("distribution_shift")
+    switch_u, other_u = rng.random(ctx.n), rng.random(ctx.n)
+    share = ctx.anomalies.distribution_shift.mobile_share
+    third = 1 / len(DEVICE_TYPES)
+    if share >= third:
+        turn = (device != MOBILE) & (switch_u < (share - third) / (1 - third))
+        return np.where(turn, MOBILE, device)
+    turn = (device == MOBILE) & (switch_u < 1 - share / third)
+    return np.where(turn, np.where(other_u < 0.5, 1, 2), device)
 
 
 def generate_visitors(ctx: ChunkContext) -> Visitors:
@@ -66,14 +96,19 @@ def generate_visitors(ctx: ChunkContext) -> Visitors:
     spike = ctx.anomalies.traffic_spike
     bot_duration = rng.uniform(spike.bot_session_seconds.low, spike.bot_session_seconds.high, n)
 
-    twin_ts = ctx.start_us + offset_s * US_PER_S
-    ts = ctx.stale(twin_ts)
-    null_mask = np.zeros(n, bool)
-    if ctx.anomaly is AnomalyType.NULL_BURST:
-        null_mask = null_u < ctx.anomalies.null_burst.null_rate
-    twin_duration = duration
-    if ctx.anomaly is AnomalyType.TRAFFIC_SPIKE:
-        duration = np.where(bot_u < spike.bot_rate, bot_duration, duration)
+    raw_ts = ctx.start_us + offset_s * US_PER_S
+    ts, twin_ts = ctx.shifted(raw_ts), ctx.twin_shifted(raw_ts)
+    burst = ctx.anomalies.null_burst.null_rate
+    null_mask = null_u < burst if ctx.has(AnomalyType.NULL_BURST) else np.zeros(n, bool)
+    twin_null = null_u < burst if ctx.twin_has(AnomalyType.NULL_BURST) else np.zeros(n, bool)
+    bots = np.where(bot_u < spike.bot_rate, bot_duration, duration)
+    twin_duration = bots if ctx.twin_has(AnomalyType.TRAFFIC_SPIKE) else duration
+    duration = bots if ctx.has(AnomalyType.TRAFFIC_SPIKE) else duration
+    twin_device = device
+    if ctx.has(AnomalyType.DISTRIBUTION_SHIFT) or ctx.twin_has(AnomalyType.DISTRIBUTION_SHIFT):
+        shifted = shifted_devices(ctx, device)
+        twin_device = shifted if ctx.twin_has(AnomalyType.DISTRIBUTION_SHIFT) else device
+        device = shifted if ctx.has(AnomalyType.DISTRIBUTION_SHIFT) else device
 
     ids = uuid4_strings(raw_id)
     campaign = pc.binary_join_element_wise(
@@ -95,7 +130,7 @@ def generate_visitors(ctx: ChunkContext) -> Visitors:
     )
     diff = None
     # A normal batch is its own twin: no labels, no masks to compute.
-    if ctx.anomaly is not None:
+    if ctx.compare:
         exists = np.ones(n, bool)
         diff = TableDiff(
             "visitor_events",
@@ -103,7 +138,8 @@ def generate_visitors(ctx: ChunkContext) -> Visitors:
             twin_exists=exists & ctx.has_twin,
             exists=exists,
             modified={
-                "campaign_id": null_mask,
+                "campaign_id": null_mask != twin_null,
+                "device_type": device != twin_device,
                 "timestamp": ts != twin_ts,
                 "session_duration": duration != twin_duration,
             },
