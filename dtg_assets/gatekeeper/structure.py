@@ -32,6 +32,7 @@ DRIFT_COLUMNS: dict[str, tuple[str, str]] = {
     "applications.annual_income": ("applications", "annual_income"),
     "applications.applicant_age": ("applications", "applicant_age"),
     "accounts.interest_rate": ("accounts", "interest_rate"),
+    "accounts.approved_limit": ("accounts", "approved_limit"),
     "transactions.merchant_cat_code": ("transactions", "merchant_cat_code"),
     "transactions.amount": ("transactions", "amount"),
 }
