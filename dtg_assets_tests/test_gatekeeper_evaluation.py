@@ -257,3 +257,59 @@ def test_findings_without_any_flag_score_every_batch_as_missed_or_clean():
     assert scores.batches["delay_minutes"].isna().all()
     assert scores.summary()["caught_batches"] == 0 and scores.false_alarms == 0
     assert sorted(scores.missed) == [b for b, _, _, a in BATCHES if a and b != "live-20260310-1500"]
+
+
+def test_several_anomalies_replays_and_a_missing_batch_are_scored_by_their_labels():
+    rows = manifest().to_pylist()
+    # 0300 carries two anomalies; 0900's duplicates are all replayed in 1200 (labelled there);
+    # 1500 never landed.
+    rows[2]["anomalies"], rows[2]["anomaly"] = (
+        ["null_burst", "orphan_records"],
+        "null_burst+orphan_records",
+    )
+    rows[4]["anomalies"], rows[4]["anomaly"] = ["duplicate_records"], "duplicate_records"
+    rows[5]["anomalies"], rows[5]["anomaly"] = [], None
+    rows[6]["anomalies"], rows[6]["anomaly"] = ["missing_batch"], "missing_batch"
+    orphan = finding("live-20260310-0300", "references:applications", at=start(3), ids=["a1"])
+    orphan["table"] = "applications"
+    found = [
+        *findings().to_pylist(),
+        orphan,
+        finding("live-20260310-1200", "replays:visitor_events", at=start(12), ids=["v7"]),
+        finding("live-20260310-1500", "cadence", at=start(15)),
+    ]
+    labels_ = labels().to_pylist()
+    labels_ = [lab for lab in labels_ if lab["batch_id"] not in ("live-20260310-0900",)]
+    labels_ = [lab for lab in labels_ if lab["record_id"] != "v5"]
+    extra = [
+        ("visitor_events", "v8", "live-20260310-0300", "null_burst", "modified", ["campaign_id"]),
+        ("applications", "a1", "live-20260310-0300", "orphan_records", "modified", ["visitor_id"]),
+        ("visitor_events", "v7", "live-20260310-1200", "duplicate_records", "added",
+         ["batch_id", "ingested_at"]),
+        ("batch", "live-20260310-1500", "live-20260310-1500", "missing_batch", "removed", []),
+    ]  # fmt: skip
+    names = ("table", "record_id", "batch_id", "anomaly", "effect", "affected_columns")
+    labels_ += [dict(zip(names, e, strict=True)) for e in extra]
+    scores = evaluate(
+        pa.Table.from_pylist(found, schema=FINDINGS_SCHEMA),
+        pa.Table.from_pylist(labels_, schema=LABEL_SCHEMA),
+        pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA),
+    )
+    b = scores.batches.set_index("batch_id")
+    assert b.loc["live-20260310-0300", "effective"] == ["null_burst", "orphan_records"]
+    # 0900 planned duplicates but its copies all landed in 1200: no effect there, an effect in
+    # 1200, whose flag is then no false alarm.
+    assert b.loc["live-20260310-0900", "status"] == "no_effect"
+    assert b.loc["live-20260310-1200", "effective"] == ["duplicate_records"]
+    assert b.loc["live-20260310-1200", "status"] == "caught"
+    assert b.loc["live-20260310-1500", "status"] == "caught"
+    rows_ = scores.by_anomaly.set_index("anomaly")
+    # The two-anomaly batch counts once for each of its anomalies.
+    assert rows_.loc["orphan_records", ["batches", "flagged"]].tolist() == [1, 1]
+    assert rows_.loc["null_burst", "batches"] == 2
+    assert rows_.loc["missing_batch", ["batches", "flagged", "recall"]].tolist() == [1, 1, 1.0]
+    records = scores.records.set_index("record_type")
+    assert records.loc["orphan_records", ["labelled", "true_positives"]].tolist() == [1, 1]
+    assert records.loc["duplicate_records", ["labelled", "true_positives"]].tolist() == [1, 1]
+    # A batch-level label is no record: missing_batch has none to score.
+    assert records.loc["missing_batch", "labelled"] == 0

@@ -254,10 +254,13 @@ class Evaluation:
 
 
 def _planned(manifest: pd.DataFrame) -> list[list[str]]:
-    """Each manifest row's planned anomalies (``anomalies`` if the manifest has it)."""
-    if "anomalies" in manifest:
-        return [list(a) if a is not None else [] for a in manifest["anomalies"]]
-    return [a.split("+") if isinstance(a, str) and a else [] for a in manifest["anomaly"]]
+    """Each manifest row's planned anomalies: its ``anomalies`` list, or else (a manifest
+    written before the list existed) its ``anomaly`` split at ``+``."""
+    listed = manifest["anomalies"] if "anomalies" in manifest else [None] * len(manifest)
+    return [
+        list(many) if many is not None and len(many) else (one.split("+") if one else [])
+        for many, one in zip(listed, manifest["anomaly"].fillna(""), strict=True)
+    ]
 
 
 def _effects(labels: pa.Table) -> dict[str, set[str]]:
