@@ -178,11 +178,11 @@ def test_stale_events_flag_ingestion_lag_and_a_minute_does_not(baseline, live):
 
 
 def test_volume_far_from_history_flags_and_a_moderate_change_passes(baseline):
-    assert flags(detect(live_batch(visitors=1200), baseline)) == set()
+    assert flags(detect(live_batch(visitors=600), baseline)) == set()
     found = detect(live_batch(visitors=7000), baseline)
     assert flags(found) == {"volume"}
     row = found.loc["volume"]
-    assert (row["metric"], row["lower"], row["upper"], row["comparison"]) == (7000, 1000, 3000, ">")
+    assert (row["metric"], row["lower"], row["upper"], row["comparison"]) == (7000, 500, 3500, ">")
 
 
 def test_bot_sessions_flag_short_sessions_with_their_records(baseline, live):
