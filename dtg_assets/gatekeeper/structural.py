@@ -24,10 +24,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.frames import PARENTS, Frames
-from dtg_assets.gatekeeper.rows import TableRows, median
+from dtg_assets.gatekeeper.rows import TableRows, median, timestamp
 from dtg_assets.gatekeeper.rules import ClockRule, CountRule, DriftRule
 from dtg_assets.gatekeeper.stats import z_to_alpha
 from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS, bin_codes, chi2_critical, replayed
@@ -125,6 +126,13 @@ def batch_records(
     return rows.ids(key, rows.rows(batch, mask))
 
 
+def _landed(rows: TableRows, batch: int) -> pd.Timestamp | None:
+    """When the batch's last record of the table landed (its latest ``ingested_at``)."""
+    times, valid = rows.micros("ingested_at")
+    own = (rows.codes == batch) & valid
+    return timestamp(times[own].max()) if own.any() else None
+
+
 def event_time(b: Baseline, table: str, rule: ClockRule, make: Make) -> Any:
     """``event_time:<table>``: event times after ingestion beyond history (clock shift)."""
     key, hist = PRIMARY_KEY[table], b.tables[table].ingestion_lag_seconds
@@ -142,7 +150,8 @@ def event_time(b: Baseline, table: str, rule: ClockRule, make: Make) -> Any:
             )  # fmt: skip
             if moved[i]:
                 finding.verdict = "flag"
-                finding.evidence_at = rows.last_available(i)
+                # The stamped times are wrong, the landing is not: evidence once it landed.
+                finding.evidence_at = _landed(rows, i)
                 ok = rows.usable(EVENT_TIME[table])
                 finding.flagged_ids = batch_records(rows, key, i, ok)
             out.append(finding)
