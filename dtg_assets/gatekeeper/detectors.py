@@ -6,12 +6,17 @@ named function from prepared landing rows to one
 (told apart by their ``batch_id``) and the baseline; nothing about the schedule or the ground
 truth.
 
-- technical: ``schema:<table>``, ``completeness:<table>.<column>``,
-  ``domain:<table>.<column>``, ``format:<table>.<column>``, ``uniqueness:<table>.<key>``;
+- technical: ``schema:<table>`` (each file's schema against the baseline's),
+  ``completeness:<table>.<column>``, ``domain:<table>.<column>``, ``format:<table>.<column>``,
+  ``uniqueness:<table>.<key>``, ``replays:<table>``, ``references:<table>``;
 - business: ``min_age``, ``status_domain``, ``limit_share_of_income``, ``accounts_approved``;
-- freshness: ``ingestion_lag:<table>``;
+- freshness: ``ingestion_lag:<table>``, ``event_time:<table>`` (and ``cadence``, which
+  :func:`~dtg_assets.gatekeeper.findings.detect_batches` runs over a day's batch ids);
 - statistical: ``volume``, ``short_sessions``, ``conversion_rate``, ``approval_rate``,
-  ``transaction_rate``, ``amount_to_limit``.
+  ``transaction_rate``, ``amount_to_limit``, ``distribution:<table>.<column>``.
+
+The structural ones live in :mod:`~dtg_assets.gatekeeper.structural`. A value that did not
+arrive usable (its file dropped or retyped the column) is out of every detector's scope.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 """Score the gatekeeper's findings against the simulator's ground truth.
 
 This is the only gatekeeper module that reads the ground truth (labels and manifest). A batch
-counts as *caught* when any detector flags it; a *false alarm* is a flag on a batch the manifest
-says is normal. Per anomaly type the evaluation reports batch-level recall, the detections
-by the detectors meant for that type (``DEFAULT_TARGETS``), the false alarms those detectors
-raised on normal batches, and the detection delay: from the batch's start to the earliest
-``evidence_at`` of its flags (when enough records had happened and landed to decide). For the
-record-level anomalies it reports precision and recall of the flagged record ids against the
-labelled records that exist in the landing zone (``removed`` labels never landed).
+counts as *caught* when any detector flags it and some anomaly had an effect on it (a label
+names it); a batch whose planned anomalies changed nothing is ``no_effect``, neither caught nor
+missed; a *false alarm* is a flag on a batch with no anomaly planned and none in effect. Per
+anomaly type (all of :data:`~dtg_assets.gatekeeper.targets.ALL_TYPES`) the evaluation reports
+batch-level recall, the detections by the detectors meant for that type (``DEFAULT_TARGETS``),
+the false alarms those detectors raised on normal batches, and the detection delay: from the
+batch's start to the earliest ``evidence_at`` of its flags (when enough records had happened
+and landed to decide). For the record-level types it reports precision and recall of the
+flagged record ids (by table) against the labelled records that exist in the landing zone
+(``removed`` labels never landed).
 """
 
 from __future__ import annotations
@@ -24,99 +27,27 @@ import pyarrow.compute as pc
 
 from dtg_assets.gatekeeper.frames import read_local
 from dtg_assets.gatekeeper.rows import bools
+from dtg_assets.gatekeeper.targets import (
+    ALL_TYPES,
+    DEFAULT_TARGETS,
+    RECORD_TARGETS,
+    STRUCTURAL_TYPES,
+    RecordTarget,
+)
 from dtg_assets.markdown import markdown_table
-from dtg_assets.simulation.config import ANOMALY_TYPES
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA
 
-# Every anomaly type the engine can inject, in report order: SPEC's seven, then the structural.
-STRUCTURAL_TYPES = (
-    "schema_drift",
-    "duplicate_records",
-    "orphan_records",
-    "timezone_shift",
-    "distribution_shift",
-    "missing_batch",
-)
-ALL_TYPES: tuple[str, ...] = (*dict.fromkeys((*ANOMALY_TYPES, *STRUCTURAL_TYPES)),)
-
-# Anomaly type -> detector-name patterns built to catch it (for attribution, not for recall).
-DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
-    "null_burst": ("completeness:*",),
-    "age_error": ("min_age", "status_domain", "domain:applications.application_status"),
-    "traffic_spike": ("short_sessions", "volume"),
-    "fraud_spike": ("amount_to_limit",),
-    "limit_spike": ("limit_share_of_income",),
-    "stale_data": ("ingestion_lag:*",),
-    "conversion_drop": ("conversion_rate",),
-    "schema_drift": ("schema:*",),
-    "duplicate_records": ("uniqueness:*", "replays:*"),
-    "orphan_records": ("references:*",),
-    # A shift towards the past looks exactly like stale data.
-    "timezone_shift": ("event_time:*", "ingestion_lag:*"),
-    "distribution_shift": ("distribution:*",),
-    "missing_batch": ("cadence",),
-}
-
-
-@dataclass(frozen=True)
-class RecordTarget:
-    """A record-level anomaly: which labels are the truth and which detectors predict it.
-
-    Attributes:
-        anomaly: The anomaly type.
-        table: Only its labels of this table, or of these tables (None: every table).
-        column: Only labels whose affected columns include this one (None: any label).
-        detectors: Patterns of the detectors whose flagged ids are the prediction.
-    """
-
-    anomaly: str
-    table: str | tuple[str, ...] | None
-    column: str | None
-    detectors: tuple[str, ...]
-
-    @property
-    def tables(self) -> tuple[str, ...] | None:
-        """The tables whose labels count (None: every table)."""
-        return (self.table,) if isinstance(self.table, str) else self.table
-
-
-RECORD_TARGETS: dict[str, RecordTarget] = {
-    "under_age_applications": RecordTarget(
-        "age_error", "applications", "applicant_age", ("min_age",)
-    ),
-    "limit_spikes": RecordTarget(
-        "limit_spike", "applications", "req_credit_limit", ("limit_share_of_income",)
-    ),
-    "fraud_transactions": RecordTarget(
-        "fraud_spike", "transactions", "amount", ("amount_to_limit",)
-    ),
-    "null_campaigns": RecordTarget(
-        "null_burst", "visitor_events", "campaign_id", ("completeness:visitor_events.campaign_id",)
-    ),
-    "bot_sessions": RecordTarget(
-        "traffic_spike", "visitor_events", "session_duration", ("short_sessions",)
-    ),
-    # A clock, a schema or a distribution is the batch's: every record it changed counts.
-    "stale_records": RecordTarget("stale_data", None, None, DEFAULT_TARGETS["stale_data"]),
-    "conversion_drop": RecordTarget(
-        "conversion_drop", None, None, DEFAULT_TARGETS["conversion_drop"]
-    ),
-    **{
-        t: RecordTarget(t, None, None, DEFAULT_TARGETS[t])
-        for t in STRUCTURAL_TYPES
-        if t != "distribution_shift"
-    },
-    # Every shifted income (and the approved limit drawn from it) differs from history's
-    # distribution; a visitor moved to mobile looks like any other mobile visitor, so the
-    # device part is scored apart: flagging the over-represented value is the best possible.
-    "shifted_incomes": RecordTarget(
-        "distribution_shift", ("applications", "accounts"), None, ("distribution:*",)
-    ),
-    "shifted_devices": RecordTarget(
-        "distribution_shift", "visitor_events", None, ("distribution:*",)
-    ),
-}
+__all__ = [
+    "ALL_TYPES",
+    "DEFAULT_TARGETS",
+    "RECORD_TARGETS",
+    "STRUCTURAL_TYPES",
+    "Evaluation",
+    "RecordTarget",
+    "evaluate",
+    "load_ground_truth",
+]
 
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:

@@ -19,8 +19,9 @@ per-batch counts are one ``bincount`` and per-batch values one stable sort. Deri
 
 Records are matched within a batch (``batch_id``): a batch's downstream records carry its id
 whatever event date they land on. Missing values follow pandas: a float NaN counts as missing,
-and a null key matches a null key. Local landing files are read single-threaded
-(:func:`read_local`), which halves the CPU of reading a day's many small files.
+and a null key matches a null key. Landing files are read one by one, single-threaded (which
+halves the CPU of reading a day's many small files), each with its own schema and conformed
+to the landing schema (:mod:`~dtg_assets.gatekeeper.drift`).
 """
 
 from __future__ import annotations
