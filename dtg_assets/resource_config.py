@@ -28,6 +28,7 @@ from dtg_assets.gatekeeper import BaselineConfig, Rules
 from dtg_assets.simulation.config import (
     ANOMALY_TYPES,
     MAX_BATCH_VISITORS,
+    PRESETS,
     AnomalyParams,
     FunnelParams,
 )
@@ -35,6 +36,8 @@ from dtg_assets.simulation.config import (
 # The config enum of the launchpad: member names are what users type, so they are the engine's
 # lower-case anomaly names rather than Python's usual upper case.
 Anomaly = enum.Enum("Anomaly", {name: name for name in ANOMALY_TYPES}, type=str)
+# The scenario presets, a config enum too.
+Scenario = enum.Enum("Scenario", {name: name for name in PRESETS}, type=str)
 
 
 class StrictConfig(dg.Config):
@@ -128,6 +131,11 @@ class LiveBatch(StrictConfig):
     anomaly: Anomaly | None = Field(
         default=None,
         description="The anomaly injected into this batch, or null for a normal batch.",
+    )
+    anomalies: list[Anomaly] = Field(
+        default_factory=list,
+        description="Several anomalies injected into this batch, in order (instead of "
+        "`anomaly`, or with `anomaly` equal to the first); empty for one or none.",
     )
     visitors: int = Field(
         description=f"Planned visitors of the batch, before `scale`. Allowed: 1 to "

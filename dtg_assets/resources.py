@@ -27,11 +27,13 @@ from pydantic import Field, ValidationError, model_validator
 from dtg_assets.gatekeeper import BaselineConfig, Rules
 from dtg_assets.partitions import HISTORICAL_DAYS, scenario_start_date
 from dtg_assets.resource_config import (
+    Anomaly,
     AnomalyParamsConfig,
     BaselineSettingsConfig,
     FunnelConfig,
     LiveBatch,
     RulesConfig,
+    Scenario,
     engine_model,
 )
 from dtg_assets.settings import (
@@ -106,11 +108,18 @@ class AnomalyScheduleResource(dg.ConfigurableResource):
     """The live day's schedule of micro-batches, and the parameters of every anomaly.
 
     The batches are spaced evenly over the UTC day from 00:00 (24 h divided by the number of
-    batches); each is normal (`anomaly: null`) or injects one anomaly. The default is eight
-    batches with six anomalies. `anomaly_params` tunes each anomaly type; its defaults are the
-    shipped ones.
+    batches); each is normal (`anomaly: null`), injects one anomaly, or several (`anomalies`).
+    The default is eight batches with six anomalies. `scenario` picks a preset instead:
+    `extended` spreads all thirteen anomaly types over a week of different days, `quiet` has no
+    anomaly; with a preset other than `default`, `batches` must stay the default.
+    `anomaly_params` tunes each anomaly type; its defaults are the shipped ones.
     """
 
+    scenario: Scenario = Field(
+        default=Scenario.default,
+        description="Scenario preset: `default` (the batches below), `extended` (all thirteen "
+        "anomaly types over a week) or `quiet` (no anomaly).",
+    )
     batches: list[LiveBatch] = Field(
         default_factory=_default_batches,
         description=f"The live day's batches, in order: 1 to {MAX_BATCHES_PER_DAY} batches.",
@@ -122,8 +131,22 @@ class AnomalyScheduleResource(dg.ConfigurableResource):
 
     @model_validator(mode="after")
     def _validate_with_engine(self) -> Self:
-        _check("anomaly_schedule", self.live_schedule, self.anomalies)
+        _check("anomaly_schedule", self.live_schedule, self.anomalies, self._preset_alone)
         return self
+
+    def _preset_alone(self) -> None:
+        # A preset writes the schedule itself: batches given beside it would be ignored.
+        preset = Scenario(self.scenario).value
+        if preset != "default" and self.batches != _default_batches():
+            raise SettingError(
+                f"scenario={preset}: the preset sets the live schedule itself; give either "
+                "scenario or batches (scenario default keeps the batches you give)"
+            )
+
+    @property
+    def preset(self) -> str:
+        """The scenario preset's name."""
+        return Scenario(self.scenario).value
 
     def live_schedule(self) -> tuple[BatchSpec, ...]:
         """The schedule as engine batch specs.
@@ -137,8 +160,11 @@ class AnomalyScheduleResource(dg.ConfigurableResource):
         specs, problems = [], []
         for i, batch in enumerate(self.batches):
             anomaly = batch.anomaly.value if batch.anomaly else None
+            anomalies = [Anomaly(a).value for a in batch.anomalies]
             try:
-                specs.append(BatchSpec(anomaly=anomaly, visitors=batch.visitors))
+                specs.append(
+                    BatchSpec(anomaly=anomaly, anomalies=anomalies, visitors=batch.visitors)
+                )
             except ValidationError as exc:
                 problems.append(format_validation_error(exc, f"batches.{i}"))
         if problems:
@@ -289,6 +315,9 @@ def build_scenario(
             visitors) or ``DTG_SEED`` / ``DTG_START_DATE`` changed to a bad value.
     """
     try:
+        # A preset brings its own schedules; the default takes the configured batches.
+        preset = schedule.preset
+        batches = {"live_schedule": schedule.live_schedule()} if preset == "default" else {}
         return ScenarioConfig(
             start_date=scenario_start_date(),
             historical_days=HISTORICAL_DAYS,
@@ -296,7 +325,8 @@ def build_scenario(
             scale=simulation.scale,
             funnel=simulation.funnel_params(),
             anomalies=schedule.anomalies(),
-            live_schedule=schedule.live_schedule(),
+            scenario=preset,
+            **batches,
         )
     except ValidationError as exc:
         raise dg.Failure(

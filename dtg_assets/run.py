@@ -1,4 +1,6 @@
-"""``dtg-run``: run the whole default scenario through Dagster into a local ``DAGSTER_HOME``.
+"""``dtg-run``: run the whole scenario through Dagster into a local ``DAGSTER_HOME``.
+
+``--scenario extended`` (or ``quiet``) runs that preset instead of the default one.
 
 Materializes the 14 historical and the live partitions (every landing asset, ground truth and
 asset check) as two single-run backfills executed in process, so no daemon or webserver has to
@@ -26,7 +28,7 @@ from dtg_assets.settings import (
     parse_seed,
     parse_start_date,
 )
-from dtg_assets.simulation.config import default_start_date
+from dtg_assets.simulation.config import PRESETS, default_start_date
 
 # What dtg-run writes into an instance directory it creates (its first line marks it as ours).
 INSTANCE_YAML = (
@@ -39,7 +41,7 @@ INSTANCE_YAML = (
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dtg-run",
-        description="Run the DTG default scenario (14 historical + live days, all checks) "
+        description="Run a DTG scenario (14 historical + live days, all checks) "
         "through Dagster, in process, into a local DAGSTER_HOME.",
     )
     parser.add_argument(
@@ -59,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", default=None, help=f"Seed (default: ${SEED_ENV} or 42).")
     parser.add_argument("--scale", type=float, default=1.0, help="Visitor volume multiplier.")
+    parser.add_argument(
+        "--scenario",
+        choices=PRESETS,
+        default="default",
+        help="Scenario preset: default (the shipped live day), extended (all thirteen anomaly "
+        "types over the live week) or quiet (no anomaly).",
+    )
     return parser
 
 
@@ -155,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     from dtg_assets.summary import run_scenario_in_dagster
 
     started = time.perf_counter()
-    ok, summary = run_scenario_in_dagster(scale=args.scale)
+    ok, summary = run_scenario_in_dagster(scale=args.scale, scenario=args.scenario)
     print(summary)
     print(f"\nFinished in {time.perf_counter() - started:.1f} s. Landing zone: {root}")
     print(browse_command(home, start.isoformat(), root))

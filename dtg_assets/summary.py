@@ -196,7 +196,7 @@ def _timed_run(
     return RunOutcome(result.success, list(result.all_events), time.perf_counter() - started)
 
 
-def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
+def run_scenario_in_dagster(scale: float = 1.0, scenario: str = "default") -> tuple[bool, str]:
     """Run the scenario in process into the instance at ``DAGSTER_HOME``.
 
     The historical window (in a forked process) and the live landing (here) run side by side:
@@ -205,6 +205,7 @@ def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
 
     Args:
         scale: Visitor volume multiplier passed to the simulation resource.
+        scenario: Scenario preset passed to the anomaly schedule resource.
 
     Returns:
         ``(success, summary text)``.
@@ -212,7 +213,10 @@ def run_scenario_in_dagster(scale: float = 1.0) -> tuple[bool, str]:
     from dtg_assets.definitions import defs
 
     run_config = {
-        "resources": {"simulation": {"config": {"scale": scale}}},
+        "resources": {
+            "simulation": {"config": {"scale": scale}},
+            "anomaly_schedule": {"config": {"scenario": scenario}},
+        },
         # Per-day progress and check results stay visible; per-event DEBUG lines would bury them.
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
     }

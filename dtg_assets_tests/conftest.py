@@ -304,3 +304,43 @@ def run_checks_only(job_name: str, day, run_config: dict | None = None, instance
         instance=instance,
         raise_on_error=False,
     )
+
+
+# --- the structural anomalies ---------------------------------------------------------------
+MID = 40_000
+# A live day with every new anomaly once (a normal batch after the duplicates receives their
+# replayed copies), then two batches with two anomalies each.
+NEW_SCHEDULE = [
+    {"anomaly": None, "visitors": MID},
+    {"anomaly": "schema_drift", "visitors": MID},
+    {"anomaly": "duplicate_records", "visitors": MID},
+    {"anomaly": None, "visitors": MID},
+    {"anomaly": "orphan_records", "visitors": MID},
+    {"anomaly": "timezone_shift", "visitors": MID},
+    {"anomaly": "distribution_shift", "visitors": MID},
+    {"anomaly": "missing_batch", "visitors": MID},
+    {"anomalies": ["fraud_spike", "timezone_shift"], "visitors": MID},
+    {"anomalies": ["null_burst", "schema_drift"], "visitors": MID},
+]
+
+
+@pytest.fixture(scope="session")
+def new_config() -> ScenarioConfig:
+    """One live day of ``NEW_SCHEDULE`` (40,000 visitors a batch), SPEC funnel defaults."""
+    return ScenarioConfig(
+        start_date=START, historical_days=1, live_days=1, seed=424242, live_schedule=NEW_SCHEDULE
+    )
+
+
+@pytest.fixture(scope="session")
+def new_batch(new_config: ScenarioConfig):
+    """``index -> (plan, batch, twin)`` of ``NEW_SCHEDULE``'s batches, cached."""
+    plans = plan_day(new_config, START + dt.timedelta(days=1))
+
+    @functools.cache
+    def get(index: int) -> tuple[BatchPlan, BatchOutput, BatchOutput]:
+        plan = plans[index]
+        twin = generate_batch(new_config, twin_plan(plan))
+        return plan, generate_batch(new_config, plan), twin
+
+    return get

@@ -11,6 +11,7 @@ run while a failed WARN check does not.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -475,3 +476,94 @@ def test_lost_or_retyped_column_fails_the_checks_naming_the_file(zone, config, c
     for key in failed:
         assert str(path).rsplit("/", 1)[-1] in outcomes[key].description
         assert why in outcomes[key].description
+
+
+# --- the extended preset: the structural anomalies landed on purpose --------------------------
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory):
+    """The extended preset's whole live week (scale 0.1) landed once: ``(config, root)``."""
+    config = build_scenario(
+        SimulationResource(scale=SCALE), AnomalyScheduleResource(scenario="extended")
+    )
+    root = tmp_path_factory.mktemp("extended")
+    zone = LandingZone(str(root))
+    for day in _live_days(config):
+        zone.write_day(config, day, L)
+    return config, root
+
+
+def _live_days(config):
+    return [config.live_start + dt.timedelta(days=i) for i in range(config.live_days)]
+
+
+def test_every_check_passes_on_the_extended_week(extended):
+    config, root = extended
+    zone = LandingZone(str(root))
+    for day in _live_days(config):
+        failed = [(o.spec.name, o.description) for o in verify_day(zone, config, day, L)
+                  if not o.passed]  # fmt: skip
+        assert failed == [], (day, failed)
+
+
+def test_extended_manifest_plans_the_missing_batch_without_files(extended):
+    config, root = extended
+    zone = LandingZone(str(root))
+    rows = [r for d in _live_days(config) for r in zone.read_manifest(L, d).to_pylist()]
+    missing = [r for r in rows if "missing_batch" in r["anomalies"]]
+    assert len(missing) == 3
+    assert all(r["files"] == [] and r["rows_visitor_events"] == 0 for r in missing)
+    doubles = [r for r in rows if len(r["anomalies"]) == 2]
+    assert [r["anomaly"] for r in doubles] == [
+        "null_burst+schema_drift",
+        "fraud_spike+timezone_shift",
+    ]
+    assert all(r["anomaly"] is None and r["anomalies"] == [] for r in rows if r["batch_index"] == 0)
+
+
+def _dup_day(config):
+    """The first live day with a same-batch duplicate, and the file of its copied visitors."""
+    for day in _live_days(config):
+        for plan in plan_day(config, day, L):
+            if plan.anomaly_label == "duplicate_records":
+                return day, plan
+    raise AssertionError("no duplicate batch")
+
+
+def test_an_unplanned_copy_and_a_lost_planned_copy_fail_the_key_check(extended, tmp_path):
+    config, pristine_root = extended
+    shutil.copytree(pristine_root, tmp_path / "data")
+    zone = LandingZone(str(tmp_path / "data"))
+    day, plan = _dup_day(config)
+    path = next(p for p in zone.day_files("visitor_events", L, day) if plan.batch_id in p)
+    rows = _read(path)
+    # Losing the last row (a planned copy) and repeating the first (an unplanned one) keeps
+    # the row count, so only the key check can tell.
+    _write(path, pa.concat_tables([rows.slice(0, 1), rows.slice(0, rows.num_rows - 1)]))
+    failed = {o.spec.name for o in verify_day(zone, config, day, L) if not o.passed}
+    assert "primary_key_unique" in failed
+    assert "rows_match_manifest" not in failed
+
+
+def test_an_unplanned_orphan_fails_while_the_planned_ones_pass(extended, tmp_path):
+    config, pristine_root = extended
+    shutil.copytree(pristine_root, tmp_path / "data")
+    zone = LandingZone(str(tmp_path / "data"))
+    orphaning = [p.day for p in _all_plans(config) if p.anomaly_label == "orphan_records"]
+    day = orphaning[0]
+    path = _file_of(zone, day, "applications", 0)
+    _write(path, _set(_read(path), 0, "visitor_id", str(uuid.uuid4())))
+    outcome = {o.spec.name: o for o in verify_day(zone, config, day, L)}
+    assert not outcome["applications_reference_visitors"].passed
+    assert "1 applications rows reference no visitor_events" in (
+        outcome["applications_reference_visitors"].description
+    )
+
+
+def _all_plans(config):
+    return [p for d in _live_days(config) for p in plan_day(config, d, L)]
+
+
+def _file_of(zone, day, table, index):
+    return zone.day_files(table, L, day)[index]

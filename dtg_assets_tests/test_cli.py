@@ -12,7 +12,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from dtg_assets.simulation.cli import main
-from dtg_assets.simulation.config import ScenarioConfig, default_start_date
+from dtg_assets.simulation.config import ANOMALY_TYPES, ScenarioConfig, default_start_date
 from dtg_assets.simulation.generate import spiked_visitors
 from dtg_assets.simulation.plan import plan_day, scenario_days
 from dtg_assets.simulation.schemas import TABLES
@@ -96,6 +96,7 @@ def test_start_date_defaults_to_21_days_before_today(tmp_path, capsys, monkeypat
         (["--start-date", "2026-13-01"], "--start-date=2026-13-01: unparseable date"),
         (["--start-date", "yesterday"], "--start-date=yesterday: unparseable date"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--scenario", "busy"], "argument --scenario: invalid choice: 'busy'"),
         (["--start-date", "9999-12-25"], "--start-date=9999-12-25: the scenario's 21 days"),
         (["--start-date", "9999-12-10"], "must be between 1000-01-02 and 9999-12-05"),
         (["--start-date", "0001-01-01"], "--start-date=0001-01-01: the scenario's 21 days"),
@@ -169,3 +170,17 @@ def test_module_reports_a_bad_argument_without_traceback(tmp_path):
         "(see --help)"
     ]
     assert "Traceback" not in done.stderr
+
+
+def test_generate_scenario_extended_lands_every_anomaly_type(tmp_path, capsys):
+    root = tmp_path / "data"
+    args = ["--data-root", str(root), "--start-date", START, "--scale", "0.01"]
+    assert main(["generate", *args, "--scenario", "extended", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "writing 21 days from 2026-02-01 (seed 42, scale 0.01, scenario extended)" in out
+    labelled = {m for m in ANOMALY_TYPES if re.search(rf"^{m}\s+[\d,]+$", out, re.M)}
+    # At 1 % a fraud spike's ~5 transactions a batch rarely hold a fraudulent one.
+    assert labelled >= set(ANOMALY_TYPES) - {"fraud_spike"}
+    manifests = ds.dataset(root / "ground_truth" / "manifest").to_table(columns=["anomalies"])
+    planned = {a for row in manifests["anomalies"].to_pylist() for a in row}
+    assert planned == set(ANOMALY_TYPES)

@@ -21,6 +21,7 @@ from dtg_assets.simulation.config import (
     ScenarioConfig,
     default_start_date,
 )
+from dtg_assets.simulation.errors import format_validation_error
 
 
 def single_error(exc: pytest.ExceptionInfo[ValidationError]) -> tuple[str, str]:
@@ -317,3 +318,62 @@ def test_config_is_immutable():
     config = ScenarioConfig()
     with pytest.raises(ValidationError):
         config.seed = 1
+
+
+# --- several anomalies per batch, and the structural anomalies' parameters ------------------
+
+
+def test_batch_anomalies_list_and_single_anomaly_agree():
+    several = BatchSpec(anomalies=["fraud_spike", "timezone_shift"], visitors=10)
+    assert several.anomaly is AnomalyType.FRAUD_SPIKE
+    assert several.kinds == (AnomalyType.FRAUD_SPIKE, AnomalyType.TIMEZONE_SHIFT)
+    assert BatchSpec(anomaly="null_burst", visitors=1).kinds == (AnomalyType.NULL_BURST,)
+    assert BatchSpec(anomaly="null_burst", anomalies=["null_burst", "age_error"], visitors=1)
+    assert BatchSpec(visitors=1).kinds == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"anomaly": "null_burst", "anomalies": ["age_error"]}, "disagree"),
+        ({"anomalies": ["null_burst", "null_burst"]}, "each anomaly at most once"),
+        ({"anomalies": ["bot_storm"]}, "unknown anomaly 'bot_storm'"),
+    ],
+)
+def test_bad_anomaly_lists_are_one_line_errors(fields, message):
+    with pytest.raises(ValidationError) as exc:
+        ScenarioConfig(live_schedule=[{**fields, "visitors": 10}])
+    text = format_validation_error(exc.value)
+    assert "\n" not in text and message in text and text.startswith("live_schedule.0")
+
+
+def test_structural_defaults():
+    a = ScenarioConfig().anomalies
+    assert (a.schema_drift.kind, a.schema_drift.table, a.schema_drift.column) == (
+        "type_change", "applications", "annual_income",
+    )  # fmt: skip
+    assert (a.duplicate_records.share, a.duplicate_records.next_batch_share) == (0.05, 0.5)
+    assert a.orphan_records.share == 0.10 and a.timezone_shift.hours == 5.0
+    assert (a.distribution_shift.mobile_share, a.distribution_shift.income_multiplier) == (
+        0.75, 0.7,
+    )  # fmt: skip
+
+
+def test_timezone_shift_of_zero_hours_is_refused():
+    with pytest.raises(ValidationError, match="hours=0 shifts nothing"):
+        ScenarioConfig(anomalies={"timezone_shift": {"hours": 0}})
+
+
+def test_event_margins_count_timezone_shifts_and_replays():
+    base = ScenarioConfig()
+    assert base.event_margins == (1, 6)  # stale_data 12 h back; transactions up to 6 days on
+    shifted = ScenarioConfig(
+        live_schedule=[{"anomaly": "timezone_shift", "visitors": 10}],
+        anomalies={"timezone_shift": {"hours": 20}},
+    )
+    assert shifted.event_margins == (0, 7)
+    back = ScenarioConfig(
+        live_schedule=[{"anomalies": ["timezone_shift", "duplicate_records"], "visitors": 10}],
+        anomalies={"timezone_shift": {"hours": -5}},
+    )
+    assert back.event_margins == (2, 6)  # 5 h back, and a replay lands a day further back

@@ -581,3 +581,54 @@ def test_chunked_batches_keep_counts_unique_ids_and_exact_labels(anomaly):
     assert_same_labels(label_key(out.labels), diff_against_twin(out, twin))
     whole = generate_batch(config, plan)
     assert not out.tables["visitor_events"].equals(whole.tables["visitor_events"])
+
+
+# -- timezone_shift and distribution_shift (batches of NEW_SCHEDULE) ---------------------------
+TZ, DIST = 5, 6
+
+
+def test_timezone_shift_moves_every_event_five_hours_after_ingestion(new_batch):
+    plan, out, twin = new_batch(TZ)
+    assert plan.anomalies == (AnomalyType.TIMEZONE_SHIFT,)
+    ingested = int(frame(out.tables["visitor_events"])["ingested_at"].iloc[0])
+    for table in TABLES:
+        got, base = frame(out.tables[table]), frame(twin.tables[table])
+        ts = "account_open_timestamp" if table == "accounts" else "timestamp"
+        assert len(got) == len(base) > 0
+        assert ((got[ts] - base[ts]) == 5 * 3600 * US).all()
+        assert (got[ts] > ingested).all()  # every event appears to happen after it landed
+        assert got.drop(columns=[ts]).equals(base.drop(columns=[ts]))
+    assert_same_labels(label_key(out.labels), diff_against_twin(out, twin))
+    assert set(out.labels["anomaly"].to_pylist()) == {"timezone_shift"}
+
+
+def test_distribution_shift_moves_devices_to_mobile_and_shrinks_incomes(new_batch):
+    _, out, twin = new_batch(DIST)
+    vis, base_vis = frame(out.tables["visitor_events"]), frame(twin.tables["visitor_events"])
+    assert_share(int((vis["device_type"] == "mobile").sum()), len(vis), 0.75, "mobile")
+    # Only non-mobile visitors move, and only to mobile.
+    moved = vis["device_type"] != base_vis["device_type"]
+    assert (vis.loc[moved, "device_type"] == "mobile").all()
+    assert_share(int(moved.sum()), int((base_vis["device_type"] != "mobile").sum()), 0.625, "moved")
+    apps, base_apps = frame(out.tables["applications"]), frame(twin.tables["applications"])
+    assert (apps["annual_income"] == np.floor(base_apps["annual_income"] * 0.7)).all()
+    # The rules still hold: requested limit a tenth of income, approved limit 0.8-1.2 of it.
+    assert (apps["req_credit_limit"] == apps["annual_income"] // 10).all()
+    acc = frame(out.tables["accounts"]).merge(apps, on="app_id")
+    ratio = acc["approved_limit"] / (acc["annual_income"] // 10)
+    assert ratio.between(0.8 - 1e-3, 1.2).all() and len(acc) > 1000
+    for table in ("visitor_events", "applications", "accounts", "transactions"):
+        assert out.tables[table].num_rows == twin.tables[table].num_rows
+    assert_same_labels(label_key(out.labels), diff_against_twin(out, twin))
+    per_table = set(
+        zip(
+            out.labels["table"].to_pylist(),
+            map(tuple, out.labels["affected_columns"].to_pylist()),
+            strict=True,
+        )
+    )
+    assert per_table == {
+        ("visitor_events", ("device_type",)),
+        ("applications", ("annual_income", "req_credit_limit")),
+        ("accounts", ("approved_limit",)),
+    }

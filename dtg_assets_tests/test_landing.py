@@ -29,6 +29,7 @@ from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.generate import generate_batch
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, batch_prefix, plan_day, scenario_days
+from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.schemas import (
     EVENT_TIME,
     LABEL_SCHEMA,
@@ -459,3 +460,51 @@ def test_a_historical_day_under_other_anomaly_parameters_lands_the_same_names_an
     LandingZone(str(second)).write_day(stronger, day, Window.HISTORICAL)
     assert contents(tree(first)) == contents(tree(second))
     assert any(path.startswith("landing/") for path in contents(tree(first)))
+
+
+# --- bytes of the default scenario, and of the structural anomalies -------------------------
+
+# sha256 over the names and bytes of every landing and labels file of one historical and one
+# live day of the default scenario (seed 7, scale 0.2, starting 2026-11-01), as landed before
+# the structural anomalies existed: adding them changed no byte of the default scenario.
+DEFAULT_GOLDEN = "4d5300cb2d99b3ab6931ef36db29657f2c964bd179154c438791a8e55e81f27f"
+
+
+def _data_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith(("landing/_commits", "ground_truth/manifest")):
+            continue  # markers list the files; their format may grow
+        digest.update(relative.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_default_scenario_bytes_are_unchanged(tmp_path):
+    config = ScenarioConfig(start_date=dt.date(2026, 11, 1), seed=7, scale=0.2)
+    zone = LandingZone(str(tmp_path))
+    zone.write_day(config, dt.date(2026, 11, 2))
+    zone.write_day(config, dt.date(2026, 11, 16))
+    assert _data_digest(tmp_path) == DEFAULT_GOLDEN
+
+
+def test_a_day_receiving_replayed_copies_lands_the_same_bytes_alone(tmp_path):
+    # The extended week's fourth day opens with copies replayed from the third day's last
+    # batch: written alone (the third day never landed) it is byte-identical, and so are
+    # days written by two workers.
+    config = ScenarioConfig(start_date=dt.date(2026, 11, 1), scenario="extended", scale=0.05)
+    days = [config.live_start + dt.timedelta(days=i) for i in range(2, 4)]
+    LandingZone(str(tmp_path / "alone")).write_day(config, days[1])
+    run_scenario(config, str(tmp_path / "both"), days=days, workers=2)
+    alone = tmp_path / "alone"
+    both = {p.relative_to(tmp_path / "both") for p in (tmp_path / "both").rglob("*.parquet")}
+    for path in alone.rglob("*.parquet"):
+        relative = path.relative_to(alone)
+        assert relative in both
+        assert path.read_bytes() == (tmp_path / "both" / relative).read_bytes(), relative
+    first = plan_day(config, days[1])[0]
+    labels = LandingZone(str(alone)).read_labels(Window.LIVE, days[1])
+    replayed = labels.filter(pc.equal(labels["batch_id"], first.batch_id))
+    assert replayed.num_rows > 0
+    assert set(replayed["anomaly"].to_pylist()) == {"duplicate_records"}

@@ -42,7 +42,7 @@ from dtg_assets.simulation.config import (
     ScenarioConfig,
 )
 from dtg_assets.simulation.landing import LandingZone
-from dtg_assets.simulation.plan import Window
+from dtg_assets.simulation.plan import Window, plan_day
 from dtg_assets.simulation.schemas import TABLES
 from dtg_assets_tests.conftest import DAGSTER_START, LIVE_DAY
 
@@ -446,3 +446,62 @@ def test_DTG_START_DATE_changed_after_load_fails_the_scenario_in_one_line(monkey
         "invalid scenario: DTG_START_DATE='2026-02-30' is not a date; expected an ISO date "
         "YYYY-MM-DD"
     )
+
+
+# --- scenario presets and batches with several anomalies --------------------------------------
+
+
+def test_scenario_preset_builds_the_extended_week():
+    schedule = AnomalyScheduleResource(scenario="extended")
+    config = build_scenario(SimulationResource(), schedule)
+    assert config.scenario == "extended" and len(config.live_week) == 7
+    quiet = build_scenario(SimulationResource(), AnomalyScheduleResource(scenario="quiet"))
+    assert all(not b.kinds for b in quiet.live_schedule)
+
+
+def test_a_preset_beside_custom_batches_is_refused_in_one_line():
+    with pytest.raises(dg.Failure) as exc:
+        AnomalyScheduleResource(scenario="quiet", batches=_batches((None, 10)))
+    assert exc.value.description == (
+        "invalid anomaly_schedule config: scenario=quiet: the preset sets the live schedule "
+        "itself; give either scenario or batches (scenario default keeps the batches you give)"
+    )
+
+
+def test_launchpad_accepts_a_preset_and_several_anomalies_per_batch():
+    _validate({"resources": {"anomaly_schedule": {"config": {"scenario": "extended"}}}})
+    batches = [{"anomalies": ["null_burst", "schema_drift"], "visitors": 10}]
+    _validate({"resources": {"anomaly_schedule": {"config": {"batches": batches}}}})
+    with pytest.raises(dg.DagsterInvalidConfigError, match="busy"):
+        _validate({"resources": {"anomaly_schedule": {"config": {"scenario": "busy"}}}})
+    schedule = AnomalyScheduleResource(
+        batches=[LiveBatch(anomalies=["fraud_spike", "timezone_shift"], visitors=10)]
+    )
+    assert schedule.live_schedule()[0].names == ["fraud_spike", "timezone_shift"]
+
+
+def test_disagreeing_anomaly_and_anomalies_are_refused_naming_the_batch():
+    with pytest.raises(dg.Failure, match=r"batches\.0.*disagree"):
+        AnomalyScheduleResource(
+            batches=[LiveBatch(anomaly="null_burst", anomalies=["age_error"], visitors=10)]
+        )
+
+
+def test_extended_preset_lands_a_live_day_through_dagster(tmp_path, monkeypatch):
+    monkeypatch.setenv("DTG_DATA_ROOT", str(tmp_path))
+    result = _run_live(
+        {
+            "resources": {
+                "simulation": {"config": {"scale": 0.02}},
+                "anomaly_schedule": {"config": {"scenario": "extended"}},
+            }
+        }
+    )
+    assert result.success
+    zone = LandingZone(str(tmp_path))
+    manifest = zone.read_manifest("live", LIVE_DAY)
+    config = build_scenario(
+        SimulationResource(scale=0.02), AnomalyScheduleResource(scenario="extended")
+    )
+    expected = [p.anomaly_label for p in plan_day(config, LIVE_DAY)]
+    assert manifest["anomaly"].to_pylist() == expected

@@ -83,3 +83,25 @@ def test_browse_command_quotes_paths_and_uses_no_superseded_command(tmp_path):
     assert "dagster-webserver -m dtg_assets.definitions" in lines
     assert "dagster-daemon run -m dtg_assets.definitions" in lines
     assert "dagster dev" not in text
+
+
+def test_scenario_option_reaches_the_dagster_run(clean_env, monkeypatch, capsys):
+    import dtg_assets.summary as summary
+
+    seen = {}
+
+    def fake_run(**kwargs):
+        seen.update(kwargs)
+        return True, "DTG scenario succeeded"
+
+    monkeypatch.setattr(summary, "run_scenario_in_dagster", fake_run)
+    assert main(["--scenario", "extended", "--dagster-home", str(clean_env / "h")]) == 0
+    assert seen == {"scale": 1.0, "scenario": "extended"}
+    assert "DTG scenario succeeded" in capsys.readouterr().out
+
+
+def test_unknown_scenario_exits_2(clean_env, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--scenario", "busy", "--dagster-home", str(clean_env / "h")])
+    assert exc.value.code == 2
+    assert "invalid choice: 'busy'" in capsys.readouterr().err

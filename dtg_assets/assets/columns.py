@@ -68,10 +68,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         **_LINEAGE,
     },
     "ground_truth_labels": {
-        "table": "The landing table of the labelled record.",
+        "table": "The landing table of the labelled record (batch for a missing batch's "
+        "batch-level label).",
         "record_id": "The record's primary key in that table.",
         "batch_id": "The batch the record belongs to.",
-        "anomaly": "The anomaly type of the batch that made the record differ.",
+        "anomaly": "The anomaly that made the record differ (one row per anomaly that changed it).",
         "effect": "modified (same id, columns changed), added (only in the anomalous batch) or "
         "removed (only in its normal twin, so never landed).",
         "affected_columns": "The columns the anomaly set on the record: for a modified record "
@@ -83,7 +84,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "day": "The UTC day the batch belongs to (its partition).",
         "batch_index": "Position of the batch in its day, from 0.",
         "batch_start": "When the batch starts (UTC).",
-        "anomaly": "The batch's injected anomaly; null for a normal batch.",
+        "anomaly": "The batch's injected anomaly; null for a normal batch, the names joined "
+        "with + for several.",
+        "anomalies": "Every anomaly injected into the batch, in schedule order; empty for a "
+        "normal batch.",
         "planned_visitors": "Visitors the schedule plans before any traffic-spike multiplier.",
         "seed": "The scenario seed the batch's random streams derive from.",
         "config_hash": "sha256 of the configuration that determines the day's bytes (seed, "

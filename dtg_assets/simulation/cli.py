@@ -1,7 +1,8 @@
 """The command for users without Dagster: ``python -m dtg_assets.simulation generate``.
 
-``generate --data-root DIR [--start-date YYYY-MM-DD] [--seed N] [--scale F] [--workers N]``
-writes the whole default scenario (landing zone and ground truth) under the data root and
+``generate --data-root DIR [--start-date YYYY-MM-DD] [--seed N] [--scale F] [--workers N]
+[--scenario default|extended|quiet]`` writes the whole scenario (the default preset unless
+``--scenario`` names another) (landing zone and ground truth) under the data root and
 prints a per-table summary, writing days in up to two forked processes (same bytes for any
 ``--workers``). The start date defaults to 21 days before today (UTC) and the seed to 42, as in the
 original notebook. On a terminal a progress bar (batches, rows/s, ETA) is drawn on stderr;
@@ -26,7 +27,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.config import PRESETS, ScenarioConfig
 from dtg_assets.simulation.errors import format_validation_error
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import BatchPlan
@@ -93,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--seed", default="42", help="random seed, 0 to 2**63-1 (default: 42)")
     gen.add_argument(
+        "--scenario",
+        choices=PRESETS,
+        default="default",
+        help="scenario preset: default (the shipped live day), extended (all thirteen anomaly "
+        "types over the live week) or quiet (no anomaly) (default: %(default)s)",
+    )
+    gen.add_argument(
         "--scale",
         type=_finite_float,
         default=1.0,
@@ -119,7 +127,7 @@ def _config(args: argparse.Namespace) -> ScenarioConfig:
         seed = parse_seed(args.seed, "--seed")  # the same rule and message as DTG_SEED
     except SettingError as exc:
         raise UsageError(str(exc)) from None
-    fields: dict = {"seed": seed, "scale": args.scale}
+    fields: dict = {"seed": seed, "scale": args.scale, "scenario": args.scenario}
     if args.start_date is not None:
         fields["start_date"] = args.start_date
     try:
@@ -166,9 +174,10 @@ def generate(args: argparse.Namespace, stop: StopSignals | None = None) -> int:
         print(f"error: cannot write the scenario to {args.data_root}: {exc.why}", file=sys.stderr)
         return EXIT_FAILED
     days = (config.end_date - config.start_date).days
+    preset = "" if config.scenario == "default" else f", scenario {config.scenario}"
     print(
         f"writing {days} days from {config.start_date.isoformat()} "
-        f"(seed {config.seed}, scale {config.scale:g}) to {args.data_root}",
+        f"(seed {config.seed}, scale {config.scale:g}{preset}) to {args.data_root}",
         flush=True,
     )
     started = time.perf_counter()
