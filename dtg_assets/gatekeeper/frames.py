@@ -212,6 +212,8 @@ class Frames(dict[str, TableRows]):
         super().__init__(tables)
         self.batches = batches
         self.prior = dict(prior or {})
+        # Per-batch results several detectors share (e.g. a table's clock shift), by key.
+        self.cache: dict[object, object] = {}
 
 
 def _to_arrow(table: pa.Table | pd.DataFrame | None, name: str) -> pa.Table:

@@ -113,10 +113,10 @@ def clock_shifts(f: Frames, b: Baseline, table: str, rule: ClockRule, sign: int)
     Returns:
         Boolean per batch (see :class:`~dtg_assets.gatekeeper.rules.ClockRule`).
     """
-    cache = f.__dict__.setdefault("_clock", {})
-    if (table, sign) not in cache:
-        cache[table, sign] = _moved(f, b, table, rule, sign)
-    return cache[table, sign]
+    key = ("clock", table, sign)
+    if key not in f.cache:
+        f.cache[key] = _moved(f, b, table, rule, sign)
+    return f.cache[key]
 
 
 def batch_records(
