@@ -73,6 +73,8 @@ class Distribution(Model):
     """Robust summary of a numeric distribution."""
 
     count: int = 0
+    mean: float | None = None
+    sd: float | None = None
     min: float | None = None
     max: float | None = None
     median: float | None = None

@@ -89,12 +89,12 @@ class FreshnessRule(Rule):
 class ClockRule(Rule):
     """A batch's event times moved against its ingestion time.
 
-    A table moved when its median ingestion lag differs from history's by more than ``z``
-    standard errors of a median (from the historical spread of record lags and the batch's
-    size) and by at least ``min_shift_seconds`` (the smallest offset between two time zones is
-    15 minutes: a smaller move is jitter, not a clock); a child table also moved when its parent
-    table did and its median offset to its parent records stayed within the same margin of
-    history's (the shift was inherited: the relation is intact).
+    A table moved when its mean ingestion lag differs from history's by more than ``z``
+    standard errors of a mean (history's standard deviation of a record's lag over the root of
+    the batch's size) and by at least ``min_shift_seconds`` (the smallest offset between two
+    time zones is 15 minutes: a smaller move is jitter, not a clock); a child table also moved
+    when its parent table did and its mean offset to its parent records stayed within the same
+    margin of history's (the shift was inherited: the relation is intact).
     """
 
     z: float = Field(4.5, gt=0, le=30)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dtg_assets.gatekeeper.baseline import Baseline
+from dtg_assets.gatekeeper.baseline import Baseline, Distribution
 from dtg_assets.gatekeeper.frames import PARENTS, Frames
 from dtg_assets.gatekeeper.rows import TableRows, median, timestamp
 from dtg_assets.gatekeeper.rules import ClockRule, CountRule, DriftRule
@@ -73,30 +73,42 @@ def references(b: Baseline, table: str, rule: CountRule, make: Make) -> Any:
     return d
 
 
+def _mean_shifts(values: list[np.ndarray], dist: Distribution) -> tuple[np.ndarray, np.ndarray]:
+    """Per batch, its mean's distance from history's and that mean's standard error.
+
+    Means, not medians: a record's lag is a mix of whole-hour offsets (accounts open 2-23 whole
+    hours after their application), whose batch median jumps from one hour to the next, while
+    a mean's spread is its standard deviation over the root of its count, whatever the shape.
+    """
+    shift = np.full(len(values), np.nan)
+    se = np.full(len(values), np.nan)
+    if not dist.count or dist.mean is None:
+        return shift, se
+    for i, v in enumerate(values):
+        v = v[~np.isnan(v)]
+        if v.size:
+            shift[i] = float(v.mean()) - dist.mean
+            se[i] = (dist.sd or 0.0) / math.sqrt(v.size)
+    return shift, se
+
+
 def _moved(f: Frames, b: Baseline, table: str, rule: ClockRule, sign: int) -> np.ndarray:
-    """Per batch, whether the table's median lag moved by ``sign`` (own test or inherited)."""
-    rows, prof = f[table], b.tables[table].ingestion_lag_seconds
-    lags = rows.groups(rows.floats("_lag_s"))
-    spread = prof.robust_sd
-    own = np.zeros(len(f.batches), dtype=bool)
-    for i, values in enumerate(lags):
-        values = values[~np.isnan(values)]
-        if values.size and prof.count:
-            se = 1.2533 * spread / math.sqrt(values.size)
-            shift = sign * (median(values) - (prof.median or 0.0))
-            own[i] = shift > max(rule.z * se, rule.min_shift_seconds)
+    """Per batch, whether the table's mean lag moved by ``sign`` (own test or inherited)."""
+    rows = f[table]
+    shift, se = _mean_shifts(
+        rows.groups(rows.floats("_lag_s")), b.tables[table].ingestion_lag_seconds
+    )
+    with np.errstate(invalid="ignore"):
+        own = sign * shift > np.maximum(rule.z * se, rule.min_shift_seconds)
     parent = PARENT.get(table)
     if parent is None:
         return own
     offsets = b.tables[table].parent_offset_seconds
     intact = np.ones(len(f.batches), dtype=bool)
-    if offsets is not None and offsets.count:
-        for i, values in enumerate(rows.groups(rows.derived["_offset_s"])):
-            values = values[~np.isnan(values)]
-            if values.size:
-                se = 1.2533 * offsets.robust_sd / math.sqrt(values.size)
-                gap = abs(median(values) - (offsets.median or 0.0))
-                intact[i] = gap <= max(rule.z * se, rule.min_shift_seconds)
+    if offsets is not None:
+        gap, se = _mean_shifts(rows.groups(rows.derived["_offset_s"]), offsets)
+        with np.errstate(invalid="ignore"):
+            intact = ~(np.abs(gap) > np.maximum(rule.z * se, rule.min_shift_seconds))
     return own | (clock_shifts(f, b, parent, rule, sign) & intact)
 
 
