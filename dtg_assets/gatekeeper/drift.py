@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from dtg_assets.gatekeeper.profile import kind
@@ -129,6 +130,13 @@ def conform_file(table: pa.Table, schema: pa.Schema) -> tuple[pa.Table, Drift]:
         ``(rows in schema order and types plus SCHEMA_COLUMN, drift from the schema)``.
     """
     text = schema_text(table.schema)
+    tag = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(table.num_rows, np.int32)), pa.array([text], pa.string())
+    )
+    if table.schema.equals(schema):
+        # The common case, a file as the writer meant it: nothing to cast.
+        names = [*schema.names, SCHEMA_COLUMN]
+        return pa.Table.from_arrays([*table.columns, tag], names=names), Drift()
     drift = compare(kinds_of(text), {f.name: kind(f.type) for f in schema})
     source = {a: b for a, b in drift.renamed}
     columns = []
@@ -141,9 +149,6 @@ def conform_file(table: pa.Table, schema: pa.Schema) -> tuple[pa.Table, Drift]:
             columns.append(table.column(name).cast(field.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             columns.append(pa.nulls(table.num_rows, field.type))
-    tag = pa.DictionaryArray.from_arrays(
-        pa.array([0] * table.num_rows, pa.int32()), pa.array([text], pa.string())
-    )
     return (
         pa.Table.from_arrays([*columns, tag], names=[*schema.names, SCHEMA_COLUMN]),
         drift,
