@@ -137,3 +137,15 @@ def test_run_scenario_reports_every_batch_to_the_bar(tmp_path):
     run_scenario(CONFIG, str(tmp_path), progress=bar)
     assert bar.batches_done == bar.batches_total == 10
     assert bar.work_done == bar.work_total
+
+
+def test_a_missing_batch_counts_no_work(tmp_path):
+    schedule = [{"anomaly": None, "visitors": 500}, {"anomaly": "missing_batch", "visitors": 500}]
+    config = ScenarioConfig(
+        start_date=START, historical_days=0, live_days=1, scale=0.01, live_schedule=schedule
+    )
+    bar = ProgressBar(config, stream=FakeStream(tty=True))
+    assert bar.work_total == 5
+    run_scenario(config, str(tmp_path), progress=bar)
+    assert bar.batches_done == bar.batches_total == 2
+    assert bar.work_done == bar.work_total == 5

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.config import AnomalyType, ScenarioConfig
 from dtg_assets.simulation.generate import spiked_visitors
 from dtg_assets.simulation.plan import BatchPlan, plan_day, scenario_days
 
@@ -97,7 +97,10 @@ class ProgressBar:
         self.enabled = enabled
         plans = [p for d, w in days or scenario_days(config) for p in plan_day(config, d, w)]
         self.batches_total = len(plans)
-        self.work_total = sum(spiked_visitors(config, p) for p in plans)
+        # A missing batch lands no visitor: its work is done as soon as it is reported.
+        self.work_total = sum(
+            0 if p.has(AnomalyType.MISSING_BATCH) else spiked_visitors(config, p) for p in plans
+        )
         self.batches_done = self.work_done = self.rows = 0
         self._clock = clock
         self._started = clock()

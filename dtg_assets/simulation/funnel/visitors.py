@@ -101,9 +101,11 @@ def generate_visitors(ctx: ChunkContext) -> Visitors:
     burst = ctx.anomalies.null_burst.null_rate
     null_mask = null_u < burst if ctx.has(AnomalyType.NULL_BURST) else np.zeros(n, bool)
     twin_null = null_u < burst if ctx.twin_has(AnomalyType.NULL_BURST) else np.zeros(n, bool)
-    bots = np.where(bot_u < spike.bot_rate, bot_duration, duration)
-    twin_duration = bots if ctx.twin_has(AnomalyType.TRAFFIC_SPIKE) else duration
-    duration = bots if ctx.has(AnomalyType.TRAFFIC_SPIKE) else duration
+    twin_duration = duration
+    if ctx.has(AnomalyType.TRAFFIC_SPIKE) or ctx.twin_has(AnomalyType.TRAFFIC_SPIKE):
+        bots = np.where(bot_u < spike.bot_rate, bot_duration, duration)
+        twin_duration = bots if ctx.twin_has(AnomalyType.TRAFFIC_SPIKE) else duration
+        duration = bots if ctx.has(AnomalyType.TRAFFIC_SPIKE) else duration
     twin_device = device
     if ctx.has(AnomalyType.DISTRIBUTION_SHIFT) or ctx.twin_has(AnomalyType.DISTRIBUTION_SHIFT):
         shifted = shifted_devices(ctx, device)
