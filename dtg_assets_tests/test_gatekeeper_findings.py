@@ -5,7 +5,9 @@ detectors run, so a detector that peeked at labels or the manifest would crash. 
 
 - the default live schedule (every anomaly type but ``conversion_drop``), three historical days;
 - a schedule the detectors were never shown: shuffled order, different volumes, nine batches a
-  day, a ``conversion_drop`` batch and every anomaly at half strength.
+  day, a ``conversion_drop`` batch and every anomaly at half strength;
+- the ``extended`` week (all thirteen types, two batches with two anomalies each), its
+  structural anomalies at half strength.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dtg_assets.gatekeeper import (
     detect_days,
     learn_baseline,
 )
-from dtg_assets.gatekeeper.evaluation import Evaluation, evaluate, load_ground_truth
+from dtg_assets.gatekeeper.evaluation import ALL_TYPES, Evaluation, evaluate, load_ground_truth
 from dtg_assets.simulation.config import DEFAULT_LIVE_SCHEDULE, ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, scenario_days
@@ -63,13 +65,14 @@ def run(config: ScenarioConfig, root: str) -> tuple[Evaluation, pa.Table, Baseli
 
 def assert_perfect_gate(scores: Evaluation, anomalous: int, normal: int) -> None:
     batches = scores.batches
-    assert (batches["anomaly"] != "none").sum() == anomalous
-    assert (batches["anomaly"] == "none").sum() == normal
+    assert batches["status"].isin(["caught", "missed"]).sum() == anomalous
+    assert batches["status"].isin(["normal", "false_alarm"]).sum() == normal
     assert scores.missed == []
     flagged_normal = batches.loc[(batches["anomaly"] == "none") & batches["flagged"]]
     assert scores.false_alarms == 0, flagged_normal[["batch_id", "detectors"]].to_dict("records")
     for row in scores.records.itertuples():
-        if row.labelled:
+        # A visitor moved to mobile cannot be told from one who was (see the evaluation).
+        if row.labelled and row.record_type != "shifted_devices":
             assert row.precision >= 0.95 and row.recall >= 0.95, row
 
 
@@ -84,12 +87,15 @@ def test_default_schedule_every_anomaly_caught_no_false_alarm(default_run):
     assert_perfect_gate(scores, anomalous=6, normal=3 + 2)
     by_type = scores.by_anomaly.set_index("anomaly")
     anomalies = {b.anomaly.value for b in DEFAULT_LIVE_SCHEDULE if b.anomaly}
-    assert set(by_type.index) == anomalies | {"none (historical)", "none (live)"}
+    # Every type has its row; those the schedule lacks have no batch.
+    assert list(by_type.index) == [*ALL_TYPES, "none (historical)", "none (live)"]
+    assert by_type.loc[[t for t in ALL_TYPES if t not in anomalies], "batches"].sum() == 0
     # Each type is caught by the detectors meant for it, which stay silent on normal batches.
     for anomaly in anomalies:
         assert by_type.loc[anomaly, "by_its_detectors"] == 1, anomaly
         assert by_type.loc[anomaly, "false_positives"] == 0, anomaly
-    assert (scores.records["labelled"] > 0).all()
+    records = scores.records.set_index("anomaly")
+    assert (records.loc[sorted(anomalies), "labelled"] > 0).all()
 
 
 def test_findings_table_shape_and_timing(default_run):
@@ -127,3 +133,32 @@ def test_unseen_shuffled_half_strength_schedule_still_caught(tmp_path):
     by_type = scores.by_anomaly.set_index("anomaly")
     assert by_type.loc["conversion_drop", "by_its_detectors"] == 1
     assert by_type.loc["traffic_spike", "by_its_detectors"] == 1
+
+
+def test_extended_week_at_half_structural_strength_every_type_caught(tmp_path):
+    config = ScenarioConfig(
+        start_date=dt.date(2026, 4, 1),
+        historical_days=3,
+        live_days=7,
+        seed=5,
+        scenario="extended",
+        anomalies={
+            "duplicate_records": {"share": 0.025},
+            "orphan_records": {"share": 0.05},
+            "timezone_shift": {"hours": 2.5},
+            "distribution_shift": {"mobile_share": 0.625, "income_multiplier": 0.85},
+        },
+    )
+    scores, findings, _ = run(config, str(tmp_path))
+    status = scores.batches["status"].value_counts().to_dict()
+    assert scores.missed == [] and scores.false_alarms == 0, status
+    by_type = scores.by_anomaly.set_index("anomaly")
+    for anomaly in ALL_TYPES:
+        row = by_type.loc[anomaly]
+        assert row["batches"] >= 3 and row["recall"] == 1.0, anomaly
+        assert row["by_its_detectors"] == row["flagged"], anomaly
+    assert_perfect_gate(scores, anomalous=status["caught"], normal=status["normal"])
+    # A missing batch is flagged under the id it would have had, by the cadence alone.
+    missing = scores.batches[scores.batches["anomalies"].map(lambda a: "missing_batch" in a)]
+    assert missing["detectors"].map(lambda d: d == ["cadence"]).all()
+    assert len(findings) > 0

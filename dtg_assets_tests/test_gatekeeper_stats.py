@@ -62,11 +62,14 @@ def test_z_to_alpha_and_rate_bounds():
     assert rate_bounds(0, 0, 3.0) == (0.0, 0.0, 0.0)
 
 
-def test_robust_summary_ignores_nans_and_keeps_median_mad_quantiles():
+def test_robust_summary_ignores_nans_and_keeps_median_mad_mean_sd_quantiles():
     values = np.array([1.0, 2.0, 3.0, 4.0, 100.0, np.nan])
     s = robust_summary(values, (0.0, 0.5, 1.0))
+    sd = float(np.std([1.0, 2.0, 3.0, 4.0, 100.0]))
     assert s == {
         "count": 5,
+        "mean": 22.0,
+        "sd": sd,
         "min": 1.0,
         "max": 100.0,
         "median": 3.0,

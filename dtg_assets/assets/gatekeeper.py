@@ -48,7 +48,8 @@ def _days(keys: list[str]) -> list[dt.date]:
     description="What normal landing data looks like, learned from the 14 historical days only "
     "(never live data or ground truth): null rates, visitors per batch, session durations, "
     "application/approval/transaction rates, limit/income, amount and amount/limit "
-    "distributions, ingestion lag and categorical domains, as robust statistics (median, MAD, "
+    "distributions, ingestion lag and child-parent time offsets, categorical domains, binned "
+    "input distributions and the arrival cadence, as robust statistics (median, MAD, "
     "quantiles). Stored at `gatekeeper/baseline.json`.",
 )
 def gatekeeper_baseline(
@@ -131,8 +132,10 @@ def _family_outcomes(day: dt.date, findings: pa.Table) -> list[CheckOutcome]:
             kinds={"parquet"},
             owners=OWNERS,
             description="One row per (live batch, detector): family, metric, threshold, verdict "
-            "and the flagged record ids of record-level detectors. Detectors read the landing "
-            "zone and the baseline only. Stored at `gatekeeper/findings/<YYYYMMDD>.parquet`.",
+            "and the flagged record ids of record-level detectors; a batch that never landed "
+            "gets a `cadence` row under the id it would have had. Detectors read the landing "
+            "zone (each file with its own schema) and the baseline only. Stored at "
+            "`gatekeeper/findings/<YYYYMMDD>.parquet`.",
         )
     ],
     check_specs=[asset_check_spec(spec, FINDINGS) for spec in FAMILY_CHECKS.values()],
@@ -180,10 +183,11 @@ def gatekeeper_findings(
     ],
     kinds={"parquet"},
     owners=OWNERS,
-    description="The gatekeeper scored against the ground truth: per anomaly type, batch-level "
-    "recall and false positives (historical and normal live batches included), record-level "
-    "precision and recall for record-level anomalies, and detection delay. Stored at "
-    "`gatekeeper/evaluation/`.",
+    description="The gatekeeper scored against the ground truth: per anomaly type (all "
+    "thirteen), batch-level recall over the batches the anomaly had an effect on (`no_effect` "
+    "batches apart) and false positives (historical and normal live batches included), "
+    "record-level precision and recall for every type with record labels, and detection "
+    "delay. Stored at `gatekeeper/evaluation/`.",
 )
 def gatekeeper_evaluation(
     context: dg.AssetExecutionContext,

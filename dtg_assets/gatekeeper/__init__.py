@@ -2,9 +2,11 @@
 
 The gatekeeper learns what normal landing data looks like from the historical window
 (:func:`learn_baseline`), checks each live micro-batch with named rules in four families —
-technical, business, freshness, statistical — (:func:`detect_day`), and is scored against the
-simulator's ground-truth labels and manifest (:func:`evaluate`). Detectors read the landing
-zone only; the ground truth is read by the evaluation alone.
+technical, business, freshness, statistical — (:func:`detect_day`), structural failures
+included (drifted files, replays, orphans, clock shifts, distribution drift, missing batches),
+and is scored against the simulator's ground-truth labels and manifest (:func:`evaluate`).
+Detectors read the landing zone only, each file with its own schema; the ground truth is read by
+the evaluation alone.
 """
 
 from dtg_assets.gatekeeper.baseline import Baseline, BaselineConfig, learn_baseline

@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from dtg_assets.gatekeeper.frames import Frames, TableRows, prepare, read_days
 from dtg_assets.gatekeeper.profile import ID_COLUMNS, LINEAGE_COLUMNS, kind, shape_counts
 from dtg_assets.gatekeeper.stats import MAD_TO_SD, robust_summary
+from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS, histogram, replayed
 from dtg_assets.simulation.landing import LandingZone
+from dtg_assets.simulation.layout import parse_batch_id
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
 # Dense in the tails, where thresholds and exceedance rates are read off.
@@ -71,6 +73,8 @@ class Distribution(Model):
     """Robust summary of a numeric distribution."""
 
     count: int = 0
+    mean: float | None = None
+    sd: float | None = None
     min: float | None = None
     max: float | None = None
     median: float | None = None
@@ -151,6 +155,28 @@ class TableProfile(Model):
     columns: dict[str, ColumnProfile]
     duplicate_keys: int
     ingestion_lag_seconds: Distribution
+    replayed_keys: int = 0
+    orphans: int = 0
+    parent_offset_seconds: Distribution | None = None
+
+
+class Histogram(Model):
+    """A column's history in bins: numeric ``edges`` or categorical ``values`` (plus other)."""
+
+    edges: list[float] = []
+    values: list[str] = []
+    counts: list[int] = []
+
+
+HISTOGRAM = ("edges", "values", "counts")
+
+
+class Cadence(Model):
+    """When historical batches started, as learned from their ids and ingestion times."""
+
+    offsets_seconds: list[float] = Field([], description="Distinct start offsets in the day.")
+    batches_per_day: float = 0.0
+    ingestion_delay_seconds: float | None = None
 
 
 class Baseline(Model):
@@ -172,6 +198,8 @@ class Baseline(Model):
     limit_share_of_income: Distribution
     amount: Distribution
     amount_to_limit: Distribution
+    histograms: dict[str, Histogram] = {}
+    cadence: Cadence = Cadence()
 
     def summary(self) -> dict[str, float | int]:
         """Headline numbers, flat and JSON-friendly (e.g. for asset metadata).
@@ -285,6 +313,7 @@ def table_profile(
     """
     key = rows.column(PRIMARY_KEY[table]).combine_chunks()
     distinct_keys = len(pc.dictionary_encode(key, null_encoding="encode").dictionary)
+    offsets = rows.derived.get("_offset_s")
     return TableProfile(
         rows=len(rows),
         columns={
@@ -292,6 +321,34 @@ def table_profile(
         },
         duplicate_keys=len(rows) - distinct_keys,
         ingestion_lag_seconds=Distribution.of(rows.floats("_lag_s"), config.quantile_probs),
+        replayed_keys=int(replayed(rows, PRIMARY_KEY[table], None).sum()),
+        orphans=int(rows.derived["_orphan"].sum()) if "_orphan" in rows.derived else 0,
+        parent_offset_seconds=(
+            Distribution.of(offsets, config.quantile_probs) if offsets is not None else None
+        ),
+    )
+
+
+def _cadence(frames: Frames) -> Cadence:
+    """Start offsets in the day of the historical batches, and their ingestion delay."""
+    starts = [parse_batch_id(b) for b in frames.batches]
+    starts = [s for _, s in (p for p in starts if p is not None)]
+    if not starts:
+        return Cadence()
+    offsets = sorted({(s - s.replace(hour=0, minute=0)).total_seconds() for s in starts})
+    vis = frames["visitor_events"]
+    times, valid = vis.micros("ingested_at")
+    delays = []
+    for i, batch in enumerate(frames.batches):
+        parsed = parse_batch_id(batch)
+        own = (vis.codes == i) & valid
+        if parsed is not None and own.any():
+            delays.append(times[own].min() / 1e6 - parsed[1].timestamp())
+    days = len({s.date() for s in starts})
+    return Cadence(
+        offsets_seconds=offsets,
+        batches_per_day=len(starts) / days,
+        ingestion_delay_seconds=float(np.median(delays)) if delays else None,
     )
 
 
@@ -344,6 +401,11 @@ def learn_from_frames(
         limit_share_of_income=Distribution.of(apps.floats("_limit_share"), q),
         amount=Distribution.of(txn.floats("amount"), q),
         amount_to_limit=Distribution.of(txn.floats("_amount_to_limit"), q),
+        histograms={
+            name: Histogram(**dict(zip(HISTOGRAM, histogram(frames[t], c), strict=True)))
+            for name, (t, c) in DRIFT_COLUMNS.items()
+        },
+        cadence=_cadence(frames),
     )
 
 

@@ -6,12 +6,17 @@ named function from prepared landing rows to one
 (told apart by their ``batch_id``) and the baseline; nothing about the schedule or the ground
 truth.
 
-- technical: ``schema:<table>``, ``completeness:<table>.<column>``,
-  ``domain:<table>.<column>``, ``format:<table>.<column>``, ``uniqueness:<table>.<key>``;
+- technical: ``schema:<table>`` (each file's schema against the baseline's),
+  ``completeness:<table>.<column>``, ``domain:<table>.<column>``, ``format:<table>.<column>``,
+  ``uniqueness:<table>.<key>``, ``replays:<table>``, ``references:<table>``;
 - business: ``min_age``, ``status_domain``, ``limit_share_of_income``, ``accounts_approved``;
-- freshness: ``ingestion_lag:<table>``;
+- freshness: ``ingestion_lag:<table>``, ``event_time:<table>`` (and ``cadence``, which
+  :func:`~dtg_assets.gatekeeper.findings.detect_batches` runs over a day's batch ids);
 - statistical: ``volume``, ``short_sessions``, ``conversion_rate``, ``approval_rate``,
-  ``transaction_rate``, ``amount_to_limit``.
+  ``transaction_rate``, ``amount_to_limit``, ``distribution:<table>.<column>``.
+
+The structural ones live in :mod:`~dtg_assets.gatekeeper.structural`. A value that did not
+arrive usable (its file dropped or retyped the column) is out of every detector's scope.
 """
 
 from __future__ import annotations
@@ -24,11 +29,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dtg_assets.gatekeeper import structural
 from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile, Distribution
+from dtg_assets.gatekeeper.drift import SCHEMA_COLUMN, Drift, compare, kinds_of
 from dtg_assets.gatekeeper.frames import Frames
-from dtg_assets.gatekeeper.profile import has_shape, schema_kinds, unseen_rate
+from dtg_assets.gatekeeper.profile import has_shape, unseen_rate
 from dtg_assets.gatekeeper.rows import TableRows, bools, last_available, median
 from dtg_assets.gatekeeper.rules import CountRule, FenceRule, Rules
+from dtg_assets.gatekeeper.structural import clock_shifts
+from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS
 from dtg_assets.gatekeeper.verdicts import Finding, Target, bound_test, count_tests, rate_test
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
@@ -61,17 +70,36 @@ def _detector(name: str, family: str, table: str, metric: str, check: Check) -> 
 # -- technical -------------------------------------------------------------------------------
 def _schema(b: Baseline, table: str) -> Detector:
     expected = {c: p.kind for c, p in b.tables[table].columns.items()}
+    key = PRIMARY_KEY[table]
 
-    def check(f: Frames, schemas: Mapping[str, pa.Schema]) -> list[Finding]:
-        seen = schema_kinds(schemas[table])
-        bad = sorted(c for c in expected.keys() | seen.keys() if expected.get(c) != seen.get(c))
-        detail = "; ".join(f"{c}: {expected.get(c)} -> {seen.get(c)}" for c in bad)
-        return [
-            bound_test(d.target, batch, len(bad), 0.0, None, 0.0, int(n), None, detail)
-            for batch, n in zip(f.batches, f[table].sizes, strict=True)
-        ]
+    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
+        rows = f[table]
+        index, texts = rows.file_schemas(SCHEMA_COLUMN)
+        drifts = [compare(kinds_of(t), expected) for t in texts]
+        drifted = np.array([bool(d) for d in drifts], dtype=bool)
+        bad = drifted[index] if drifted.size else np.zeros(len(rows), dtype=bool)
+        # The distinct (batch, file schema) pairs: few, whatever the number of rows.
+        pairs = np.unique(rows.codes * max(len(texts), 1) + index)
+        per_batch: dict[int, list[Drift]] = {}
+        for pair in pairs.tolist():
+            code, i = divmod(pair, max(len(texts), 1))
+            if drifts and drifts[i]:
+                per_batch.setdefault(code, []).append(drifts[i])
+        out = []
+        for i, batch in enumerate(f.batches):
+            found = per_batch.get(i, [])
+            changes = sum(d.changes for d in found)
+            detail = " | ".join(sorted({d.describe() for d in found})) or "schema as in history"
+            finding = bound_test(
+                d.target, batch, float(changes), 0.0, None, 0.0, int(rows.sizes[i]),
+                lambda i=i: rows.nth_available(rows.rows(i, bad), 0), detail,
+            )  # fmt: skip
+            if found:
+                finding.flagged_ids = rows.ids(key, rows.rows(i, bad))
+            out.append(finding)
+        return out
 
-    d = _detector(f"schema:{table}", "technical", table, "mismatched_columns", check)
+    d = _detector(f"schema:{table}", "technical", table, "drifted_columns", check)
     return d
 
 
@@ -80,10 +108,11 @@ def _completeness(b: Baseline, table: str, column: str, rule: CountRule) -> Dete
 
     def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         rows = f[table]
-        bad = rows.isna(column) if column in rows else np.ones(len(rows), dtype=bool)
+        # A column a file dropped or retyped is the schema detector's finding, not a null.
         return count_tests(
-            d.target, f.batches, rows, bad, PRIMARY_KEY[table], (prof.nulls, prof.rows),
-            rule.z, rule.min_count, detail=f"null {column}",
+            d.target, f.batches, rows, rows.isna(column), PRIMARY_KEY[table],
+            (prof.nulls, prof.rows), rule.z, rule.min_count, detail=f"null {column}",
+            scope=rows.usable(column),
         )  # fmt: skip
 
     d = _detector(f"completeness:{table}.{column}", "technical", table, "null_rate", check)
@@ -141,6 +170,7 @@ def _uniqueness(b: Baseline, table: str, rule: CountRule) -> Detector:
         return count_tests(
             d.target, f.batches, rows, _duplicated(rows, key), key,
             (prof.duplicate_keys, prof.rows), rule.z, rule.min_count, detail=f"duplicated {key}",
+            scope=rows.usable(key),
         )  # fmt: skip
 
     d = _detector(f"uniqueness:{table}.{key}", "technical", table, "duplicate_rate", check)
@@ -231,14 +261,22 @@ def _ingestion_lag(b: Baseline, table: str, rules: Rules) -> Detector:
     def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
         rows = f[table]
         groups = rows.groups(rows.floats("_lag_s"))
-        return [
-            bound_test(
+        moved = clock_shifts(f, b, table, rules.event_time, +1)
+        out = []
+        for i, (batch, lags) in enumerate(zip(f.batches, groups, strict=True)):
+            finding = bound_test(
                 d.target, batch, float(median(lags)) if len(lags) else math.nan, dist.median,
                 None, fence, len(lags), lambda i=i: last_available(i, rows),
-                detail=f"median ingested_at - event time (s) > {fence:.0f}",
-            )
-            for i, (batch, lags) in enumerate(zip(f.batches, groups, strict=True))
-        ]  # fmt: skip
+                detail=f"median ingested_at - event time (s) > {fence:.0f}, or later than "
+                "history's by the clock test",
+            )  # fmt: skip
+            if moved[i] and finding.verdict != "flag":
+                finding.verdict, finding.evidence_at = "flag", last_available(i, rows)
+            if finding.verdict == "flag":
+                # A stale clock is the batch's: every record of the table carries it.
+                finding.flagged_ids = rows.ids(PRIMARY_KEY[table], rows.rows(i))
+            out.append(finding)
+        return out
 
     d = _detector(f"ingestion_lag:{table}", "freshness", table, "median_lag_seconds", check)
     return d
@@ -333,6 +371,10 @@ def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Dete
                 out.append(_domain(b, t, c, p, rule))
         if r.uniqueness.enabled:
             out.append(_uniqueness(b, t, r.uniqueness))
+        if r.replays.enabled:
+            out.append(structural.replays(b, t, r.replays, _detector))
+        if r.references.enabled and t in structural.PARENT:
+            out.append(structural.references(b, t, r.references, _detector))
     if r.min_age.enabled:
         out.append(_min_age(b, r))
     if r.status_domain.enabled:
@@ -347,6 +389,8 @@ def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Dete
         out.append(_accounts_approved(b, r.accounts_approved))
     if r.ingestion_lag.enabled:
         out += [_ingestion_lag(b, t, r) for t in r.ingestion_lag.tables]
+    if r.event_time.enabled:
+        out += [structural.event_time(b, t, r.event_time, _detector) for t in TABLES]
     if r.volume.enabled:
         out.append(_volume(b, r))
     if r.short_sessions.enabled:
@@ -363,4 +407,7 @@ def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Dete
             _fence("amount_to_limit", "statistical", "transactions", "_amount_to_limit", "txn_id",
                    b.amount_to_limit, r.amount_to_limit, "amount / approved_limit")
         )  # fmt: skip
+    if r.distribution.enabled:
+        names = [n for n in DRIFT_COLUMNS if n in b.histograms]
+        out += [structural.distribution(b, n, r.distribution, len(names), _detector) for n in names]
     return out

@@ -17,11 +17,13 @@ import pandas as pd
 import pyarrow as pa
 
 from dtg_assets.gatekeeper.baseline import Baseline
+from dtg_assets.gatekeeper.cadence import cadence_findings
 from dtg_assets.gatekeeper.detectors import build_detectors
-from dtg_assets.gatekeeper.frames import conform, prepare, read_days
+from dtg_assets.gatekeeper.frames import conform, prepare, read_days, read_keys
 from dtg_assets.gatekeeper.rules import Rules
 from dtg_assets.gatekeeper.verdicts import Finding
 from dtg_assets.simulation.landing import LandingZone
+from dtg_assets.simulation.layout import Window, batch_prefix
 from dtg_assets.simulation.schemas import TABLE_SCHEMAS, TABLES
 
 TS = pa.timestamp("us", tz="UTC")
@@ -61,6 +63,7 @@ def detect_batches(
     rules: Rules | None = None,
     day: dt.date | None = None,
     window: str | None = None,
+    prior: Mapping[str, pa.Array] | None = None,
 ) -> pa.Table:
     """Run every enabled detector on every batch present in some landing tables.
 
@@ -71,7 +74,10 @@ def detect_batches(
         baseline: What normal looks like.
         rules: Detector configuration; defaults to :class:`Rules`.
         day: Partition day recorded in the findings.
-        window: Window recorded in the findings.
+        window: Window recorded in the findings. With ``day``, the day's batches are also
+            placed on their arrival grid: each empty slot is a missing batch, flagged by
+            ``cadence`` under the id it would have had.
+        prior: Per table, primary keys landed before these batches (replays across days).
 
     Returns:
         One row per (batch, detector), ``FINDINGS_SCHEMA``.
@@ -86,11 +92,22 @@ def detect_batches(
         arrow[t] = value
     schemas = {t: arrow[t].schema for t in TABLES}
     arrow = {t: conform(arrow[t], TABLE_SCHEMAS[t]) for t in TABLES}
+    rules = rules or Rules()
     detectors = build_detectors(baseline, rules)
-    frames = prepare(arrow)
+    frames = prepare(arrow, prior)
     per_detector = [detector.check(frames, schemas) for detector in detectors]
-    # Batch-major, detectors in build order: the row order of one detector loop per batch.
+    if day is not None and window is not None and rules.cadence.enabled:
+        # Only the day's own batches place its grid (a replay may carry another day's id).
+        own = [b for b in frames.batches if b.startswith(batch_prefix(window, day))]
+        slots = {f.batch_id: f for f in cadence_findings(own, day, window, baseline, rules.cadence)}
+        per_detector.append([slots.pop(b, None) for b in frames.batches])
+        missing = list(slots.values())
+    else:
+        missing = []
+    # Batch-major, detectors in build order: the row order of one detector loop per batch;
+    # then the batches that never landed (cadence findings only).
     found = [per[b] for b in range(len(frames.batches)) for per in per_detector]
+    found = [f for f in found if f is not None] + missing
     columns = zip(*map(_VALUES, found), strict=True) if found else [[] for _ in _FIELDS]
     n = len(found)
     return pa.Table.from_pydict(
@@ -119,7 +136,25 @@ def detect_day(
         One row per (batch, detector) of that day; empty if nothing landed.
     """
     tables, _ = read_days(zone, window, [day])
-    return detect_batches(tables, baseline, rules, day=day, window=window)
+    return detect_batches(
+        tables, baseline, rules, day=day, window=window, prior=prior_keys(zone, day)
+    )
+
+
+def prior_keys(zone: LandingZone, day: dt.date) -> dict[str, pa.Array]:
+    """Primary keys the previous day landed (either window), to recognise replays across days.
+
+    Args:
+        zone: The data root (only committed landing files are read, key columns only).
+        day: The day being checked.
+
+    Returns:
+        Table -> keys (empty arrays when the previous day was never committed).
+    """
+    before = day - dt.timedelta(days=1)
+    return {
+        t: pa.concat_arrays([read_keys(zone, t, w.value, before) for w in Window]) for t in TABLES
+    }
 
 
 def detect_days(

@@ -13,12 +13,15 @@ per-batch counts are one ``bincount`` and per-batch values one stable sort. Deri
 - accounts ``_approved``: whether its application in the same batch is approved and
   ``_transacts``: whether the batch has a transaction on the account;
 - transactions ``_limit`` and ``_amount_to_limit``: the account's approved limit and the
-  amount's share of it (NaN when the account is not in the batch).
+  amount's share of it (NaN when the account is not in the batch);
+- every child table (``PARENTS``) ``_orphan``: its parent key is not among its parent table's
+  rows of the same batch, and ``_offset_s``: its event time minus its parent's, in seconds.
 
 Records are matched within a batch (``batch_id``): a batch's downstream records carry its id
 whatever event date they land on. Missing values follow pandas: a float NaN counts as missing,
-and a null key matches a null key. Local landing files are read single-threaded
-(:func:`read_local`), which halves the CPU of reading a day's many small files.
+and a null key matches a null key. Landing files are read one by one, single-threaded (which
+halves the CPU of reading a day's many small files), each with its own schema and conformed
+to the landing schema (:mod:`~dtg_assets.gatekeeper.drift`).
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dtg_assets.gatekeeper.drift import SCHEMA_COLUMN, compare, conform_file, kinds_of
+from dtg_assets.gatekeeper.profile import kind
 from dtg_assets.gatekeeper.rows import TableRows, seconds
 from dtg_assets.simulation.landing import LandingZone
-from dtg_assets.simulation.schemas import EVENT_TIME, TABLE_SCHEMAS, TABLES
+from dtg_assets.simulation.schemas import EVENT_TIME, PRIMARY_KEY, TABLE_SCHEMAS, TABLES
 
 __all__ = ["Frames", "TableRows", "conform", "prepare", "read_day", "read_days", "read_local"]
 
@@ -44,8 +49,8 @@ def read_local(zone: LandingZone, paths: list[str], schema: pa.Schema) -> pa.Tab
 
     ``pq.read_table`` sets up a dataset and threads for each file, which costs more CPU than
     decoding a small landing file; a plain single-threaded read halves it. Only files of exactly
-    the expected schema are taken this way: anything else (a drifted, broken or missing file, a
-    remote root) is left to :class:`LandingZone`'s readers, which cast, or name the bad file.
+    the expected schema are taken this way: anything else (a broken or missing file, a remote
+    root) is left to :class:`LandingZone`'s readers, which name the bad file.
 
     Args:
         zone: The data root.
@@ -70,9 +75,30 @@ def read_local(zone: LandingZone, paths: list[str], schema: pa.Schema) -> pa.Tab
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
+def _read_file(zone: LandingZone, path: str, column: str | None = None) -> pa.Table | None:
+    """One landing file with its own schema (None: a committed file deleted since); with
+    ``column``, only that column (an empty table if the file lacks it)."""
+    try:
+        source = path if zone.storage.local else pa.BufferReader(zone.storage.read_bytes(path))
+        with pq.ParquetFile(source) as handle:
+            if column is None:
+                return handle.read(use_threads=False)
+            if column not in handle.schema_arrow.names:
+                return pa.table({})
+            return handle.read(columns=[column], use_threads=False)
+    except FileNotFoundError:
+        return None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {zone.uri_of(path)} as Parquet: {exc}") from exc
+
+
 def read_day(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Table:
-    """Every row one window's day committed in a table (as :meth:`LandingZone.read_day`: exactly
-    the files of the day's commit record, so a torn write beside it is never read).
+    """Every row one window's day committed in a table, each file read with its own schema.
+
+    The files are exactly those of the day's commit record (as :meth:`LandingZone.read_day`),
+    so a torn write beside it is never read. Each file is conformed to the landing schema
+    (:func:`~dtg_assets.gatekeeper.drift.conform_file`): a drifted file never fails the read,
+    its drift travels with its rows in ``SCHEMA_COLUMN``.
 
     Args:
         zone: The data root.
@@ -81,11 +107,39 @@ def read_day(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Tab
         day: The batches' day.
 
     Returns:
-        The rows, in the landing schema.
+        The rows, in the landing schema plus ``SCHEMA_COLUMN``.
+
+    Raises:
+        ValueError: If a committed file is not readable Parquet (naming it).
     """
-    files = zone.day_files(table, window, day)
-    local = read_local(zone, files, TABLE_SCHEMAS[table])
-    return local if local is not None else zone.read_day(table, window, day)
+    schema = TABLE_SCHEMAS[table]
+    parts = []
+    for path in zone.day_files(table, window, day):
+        raw = _read_file(zone, path)
+        if raw is not None:
+            parts.append(conform_file(raw, schema)[0])
+    return pa.concat_tables(parts) if parts else conform_file(schema.empty_table(), schema)[0]
+
+
+def read_keys(zone: LandingZone, table: str, window: str, day: dt.date) -> pa.Array:
+    """The primary keys one window's day committed in a table (as strings; files that lost
+    the key column contribute none).
+
+    Args:
+        zone: The data root.
+        table: Landing table.
+        window: ``historical`` or ``live``.
+        day: The batches' day.
+
+    Returns:
+        The keys.
+    """
+    key, parts = PRIMARY_KEY[table], []
+    for path in zone.day_files(table, window, day):
+        raw = _read_file(zone, path, key)
+        if raw is not None and key in raw.column_names:
+            parts.append(raw.column(key).combine_chunks().cast(pa.string()))
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
 def read_days(
@@ -99,42 +153,45 @@ def read_days(
         days: The batches' days.
 
     Returns:
-        ``(tables, schemas)``: the rows per table and the schema they were read with.
+        ``(tables, schemas)``: the rows per table (landing schema plus ``SCHEMA_COLUMN``) and
+        the landing schema they were conformed to.
     """
     days = list(days)
     tables = {
         t: pa.concat_tables([read_day(zone, t, window, d) for d in days])
         if days
-        else TABLE_SCHEMAS[t].empty_table()
+        else conform(TABLE_SCHEMAS[t].empty_table(), TABLE_SCHEMAS[t])
         for t in TABLES
     }
-    return tables, {t: tables[t].schema for t in TABLES}
+    return tables, dict(TABLE_SCHEMAS)
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """Bring a table to a landing schema so detectors can run on data that drifted from it.
 
-    Columns are cast to their landing type; a missing column, or one whose values cannot be
-    cast, becomes all-null (which the completeness detectors then report); extra columns are
-    dropped. The schema detector sees the table as it came, before this.
+    A table read by :func:`read_day` is conformed already (file by file); any other table is
+    conformed as one file (:func:`~dtg_assets.gatekeeper.drift.conform_file`): columns of the
+    expected kind are cast, a renamed one is read under its name, a dropped or retyped one
+    becomes all-null and unavailable, extra columns are dropped.
 
     Args:
         table: Rows as they arrived.
         schema: The landing schema.
 
     Returns:
-        The rows in ``schema``'s column order and types.
+        The rows in ``schema``'s column order and types, plus ``SCHEMA_COLUMN``.
     """
-    columns = []
-    for field in schema:
-        if field.name not in table.column_names:
-            columns.append(pa.nulls(table.num_rows, field.type))
-            continue
-        try:
-            columns.append(table.column(field.name).cast(field.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            columns.append(pa.nulls(table.num_rows, field.type))
-    return pa.Table.from_arrays(columns, names=schema.names)
+    if SCHEMA_COLUMN in table.column_names:
+        return table
+    return conform_file(table, schema)[0]
+
+
+# Child table, the key it shares with its parent, parent table: the funnel's references.
+PARENTS = (
+    ("applications", "visitor_id", "visitor_events"),
+    ("accounts", "app_id", "applications"),
+    ("transactions", "account_id", "accounts"),
+)
 
 
 class Frames(dict[str, TableRows]):
@@ -142,19 +199,29 @@ class Frames(dict[str, TableRows]):
 
     Attributes:
         batches: Batch ids in id order: every batch with a row in any table.
+        prior: Per table, the primary keys landed by earlier batches that are not among these
+            rows (e.g. the previous day's), so a replayed record is recognised across days.
     """
 
-    def __init__(self, tables: Mapping[str, TableRows], batches: list[str]) -> None:
+    def __init__(
+        self,
+        tables: Mapping[str, TableRows],
+        batches: list[str],
+        prior: Mapping[str, pa.Array] | None = None,
+    ) -> None:
         super().__init__(tables)
         self.batches = batches
+        self.prior = dict(prior or {})
+        # Per-batch results several detectors share (e.g. a table's clock shift), by key.
+        self.cache: dict[object, object] = {}
 
 
 def _to_arrow(table: pa.Table | pd.DataFrame | None, name: str) -> pa.Table:
     if table is None:
-        return TABLE_SCHEMAS[name].empty_table()
-    if isinstance(table, pd.DataFrame):
-        return pa.Table.from_pandas(table, preserve_index=False)
-    return table
+        table = TABLE_SCHEMAS[name].empty_table()
+    elif isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    return conform(table, TABLE_SCHEMAS[name])
 
 
 def _keys(left: TableRows, lkey: str, right: TableRows, rkey: str) -> tuple[np.ndarray, np.ndarray]:
@@ -190,11 +257,27 @@ def _positive(values: np.ndarray) -> np.ndarray:
         return np.where(values > 0, values, np.nan)
 
 
-def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
+def _unavailable(rows: TableRows, schema: pa.Schema) -> dict[str, np.ndarray]:
+    """Per expected column that some file dropped or retyped, the rows of those files."""
+    index, texts = rows.file_schemas(SCHEMA_COLUMN)
+    expected = {f.name: kind(f.type) for f in schema}
+    out: dict[str, np.ndarray] = {}
+    for i, text in enumerate(texts):
+        for column in compare(kinds_of(text), expected).unavailable:
+            mask = index == i
+            out[column] = out[column] | mask if column in out else mask
+    return out
+
+
+def prepare(
+    tables: Mapping[str, pa.Table | pd.DataFrame | None],
+    prior: Mapping[str, pa.Array] | None = None,
+) -> Frames:
     """Index landing tables by batch and add the derived columns.
 
     Args:
         tables: Table name -> rows (a missing table counts as empty).
+        prior: Per table, primary keys earlier batches landed (see :attr:`Frames.prior`).
 
     Returns:
         Table name -> rows with batch codes and derived columns, plus the batch ids.
@@ -205,9 +288,10 @@ def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
         if "batch_id" in arrow[t].column_names:
             seen.update(pc.unique(arrow[t].column("batch_id")).drop_null().to_pylist())
     batches = sorted(seen)
-    f = Frames({t: TableRows(arrow[t], batches) for t in TABLES}, batches)
+    f = Frames({t: TableRows(arrow[t], batches) for t in TABLES}, batches, prior)
     for t in TABLES:
         rows = f[t]
+        rows.unavailable = _unavailable(rows, TABLE_SCHEMAS[t])
         ts, ts_ok = rows.micros(EVENT_TIME[t])
         ing, ing_ok = rows.micros("ingested_at")
         both = ts_ok & ing_ok
@@ -219,6 +303,15 @@ def prepare(tables: Mapping[str, pa.Table | pd.DataFrame | None]) -> Frames:
     income = _positive(apps.floats("annual_income"))
     with np.errstate(divide="ignore", invalid="ignore"):
         apps.derived["_limit_share"] = apps.floats("req_credit_limit") / income
+    # Each child's parent in its own batch: -1 is an orphan (or a key that did not arrive).
+    for child, key, parent in PARENTS:
+        crows, prows = f[child], f[parent]
+        found = _first_match(*_keys(crows, key, prows, key))
+        crows.derived["_orphan"] = (found < 0) & crows.usable(key) & ~crows.isna(key)
+        c_ts, c_ok = crows.micros(EVENT_TIME[child])
+        p_ts, p_ok = prows.micros(EVENT_TIME[parent])
+        ok = c_ok & (found >= 0) & _take(p_ok, found, False)
+        crows.derived["_offset_s"] = seconds(c_ts - _take(p_ts, found, 0), ok)
     app = _first_match(*_keys(acc, "app_id", apps, "app_id"))
     approved = apps.equals("application_status", "approved")
     acc.derived["_approved"] = _take(approved, app, False)

@@ -76,6 +76,8 @@ class TableRows:
         self._floats: dict[str, np.ndarray] = {}
         self._missing: dict[str, np.ndarray] = {}
         self._order: np.ndarray | None = None
+        # Set by ``prepare``: expected columns whose values did not arrive usable, per row.
+        self.unavailable: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -133,6 +135,31 @@ class TableRows:
         """Whether each value is one of ``values``, false where missing."""
         col = self.column(name)
         return bools(pc.is_in(col, value_set=pa.array(values, type=col.type), skip_nulls=True))
+
+    def usable(self, name: str) -> np.ndarray:
+        """Which rows carry a usable value of a column (false where its file dropped or
+        retyped it: such a value is not missing, it was never delivered)."""
+        if name in self.unavailable:
+            return ~self.unavailable[name]
+        return np.ones(len(self), dtype=bool)
+
+    def file_schemas(self, column: str) -> tuple[np.ndarray, list[str]]:
+        """Per row, the index of its file's schema text in the list of distinct texts.
+
+        Args:
+            column: The hidden column holding each row's file schema text.
+
+        Returns:
+            ``(index per row, distinct texts)``.
+        """
+        if column not in self.table.column_names or not len(self):
+            return np.zeros(len(self), dtype=np.int64), []
+        col = self.table.column(column)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(pa.string())
+        codes = pc.dictionary_encode(col.combine_chunks(), null_encoding="encode")
+        index = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        return index, [str(t) for t in codes.dictionary.to_pylist()]
 
     # -- batches -------------------------------------------------------------------------------
     def count(self, mask: np.ndarray | None = None) -> np.ndarray:

@@ -67,20 +67,62 @@ class VolumeRule(Rule):
 
     The margins are ``z`` robust spreads of historical batch sizes, ``z`` Poisson standard
     deviations, and ``tolerance`` times the median: batch sizes are planned, so history
-    rarely shows their legitimate variation.
+    rarely shows their legitimate variation (a live day may plan 2,000 or 8,000 visitors a
+    batch where history had 5,000), and the rule is a guard against gross failures only.
     """
 
     z: float = Field(4.5, gt=0, le=30)
-    tolerance: float = Field(0.5, ge=0)
+    tolerance: float = Field(0.75, ge=0)
 
 
 class FreshnessRule(Rule):
-    """Median ingestion lag of a batch's records above the upper fence of historical lags."""
+    """Median ingestion lag of a batch's records above the upper fence of historical lags, or
+    later than history's by the ``event_time`` clock test (which also catches a child table
+    whose lag only moved with its parent's)."""
 
-    tables: tuple[str, ...] = ("visitor_events", "applications")
+    tables: tuple[str, ...] = ("visitor_events", "applications", "accounts", "transactions")
     upper_quantile: float = Field(0.999, ge=0.5, le=1.0)
     fence_k: float = Field(3.0, ge=0)
     spread_floor: float = Field(0.1, ge=0)
+
+
+class ClockRule(Rule):
+    """A batch's event times moved against its ingestion time.
+
+    A table moved when its mean ingestion lag differs from history's by more than ``z``
+    standard errors of a mean (history's standard deviation of a record's lag over the root of
+    the batch's size) and by at least ``min_shift_seconds`` (the smallest offset between two
+    time zones is 15 minutes: a smaller move is jitter, not a clock); a child table also moved
+    when its parent table did and its mean offset to its parent records stayed within the same
+    margin of history's (the shift was inherited: the relation is intact).
+    """
+
+    z: float = Field(4.5, gt=0, le=30)
+    min_shift_seconds: float = Field(900.0, ge=0)
+
+
+class DriftRule(Rule):
+    """Chi-square test of a column's binned distribution against history's.
+
+    The statistic is scaled for the sampling error of the historical proportions (two-sample
+    form) and compared with the critical value at ``P(Z > z)`` divided by the number of
+    columns tested (Bonferroni).
+    """
+
+    z: float = Field(4.5, gt=0, le=30)
+    min_records: int = Field(50, ge=1)
+
+
+class CadenceRule(Rule):
+    """Missing batches: slots of the day's arrival grid with no batch.
+
+    The grid's phase comes from history (historical batches' start offsets in the day); its
+    spacing is the coarsest even division of the day that puts every arrival of the day within
+    ``tolerance_seconds`` of a slot.
+    """
+
+    tolerance_seconds: float = Field(90.0, ge=0)
+    max_batches_per_day: int = Field(288, ge=1)
 
 
 class Rules(BaseModel):
@@ -94,6 +136,8 @@ class Rules(BaseModel):
     domain: CountRule = CountRule()
     format: CountRule = CountRule()
     uniqueness: CountRule = CountRule()
+    replays: CountRule = CountRule()
+    references: CountRule = CountRule()
     # business data quality
     min_age: MinAgeRule = MinAgeRule()
     status_domain: StatusRule = StatusRule()
@@ -101,6 +145,8 @@ class Rules(BaseModel):
     accounts_approved: CountRule = CountRule()
     # freshness
     ingestion_lag: FreshnessRule = FreshnessRule()
+    event_time: ClockRule = ClockRule()
+    cadence: CadenceRule = CadenceRule()
     # statistical
     volume: VolumeRule = VolumeRule()
     short_sessions: CountRule = CountRule()
@@ -108,3 +154,4 @@ class Rules(BaseModel):
     approval_rate: RateRule = RateRule()
     transaction_rate: RateRule = RateRule()
     amount_to_limit: FenceRule = FenceRule()
+    distribution: DriftRule = DriftRule()

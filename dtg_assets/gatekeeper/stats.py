@@ -124,7 +124,7 @@ def rate_bounds(successes: int, trials: int, z: float) -> tuple[float, float, fl
 
 
 def robust_summary(values: np.ndarray, probs: tuple[float, ...]) -> dict:
-    """Median, MAD, extremes and quantiles of the finite values.
+    """Median, MAD, mean, standard deviation, extremes and quantiles of the finite values.
 
     Args:
         values: Observations (NaNs are ignored).
@@ -140,6 +140,8 @@ def robust_summary(values: np.ndarray, probs: tuple[float, ...]) -> dict:
     median = float(np.median(x))
     return {
         "count": int(x.size),
+        "mean": float(x.mean()),
+        "sd": float(x.std()),
         "min": float(x.min()),
         "max": float(x.max()),
         "median": median,
