@@ -22,7 +22,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dtg_assets.simulation.config import DEFAULT_LIVE_SCHEDULE, ScenarioConfig
+from dtg_assets.simulation.config import ANOMALY_TYPES, DEFAULT_LIVE_SCHEDULE, ScenarioConfig
 from dtg_assets.simulation.generate import spiked_visitors
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, plan_day
@@ -283,6 +283,36 @@ def test_dtg_run_lands_every_partition_with_all_checks_and_records_its_runs(
         history = instance.event_log_storage.get_asset_check_execution_history(ROWS_CHECKED, 50)
         assert len(history) == 14
         assert {r.status.value for r in history} == {"SUCCEEDED"}
+
+
+def test_dtg_run_extended_lands_all_thirteen_anomaly_types_checked_and_scored(tmp_path, dirs):
+    # The extended preset end to end: every landing check passes on a week holding drifted,
+    # duplicated, orphaned, shifted and missing batches, and the gatekeeper scores all 13 types.
+    _, data = dirs
+    home = tmp_path / "ext_home"
+    start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=21)  # 14 + the extended week
+    proc = _run(
+        [*_dtg_run(), "--scenario", "extended", "--scale", "0.05", "--dagster-home", str(home),
+         "--data-root", str(data), "--start-date", start.isoformat()],
+        _env(home, data),
+        tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "DTG scenario succeeded" in proc.stdout and "Problems:" not in proc.stdout
+    historical, live = _summary_row(proc.stdout, "historical"), _summary_row(proc.stdout, "live")
+    assert historical["checks"] == f"{14 * len(CHECK_SPECS)} passed"
+    assert live["partitions"] == "7"
+    assert live["checks"] == f"{7 * len(CHECK_SPECS)} passed"
+    scored = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^\| ([a-z_]+) \| (\d+) \| \d+ \| \d+ \|", proc.stdout, re.M)
+    }
+    assert set(ANOMALY_TYPES) <= set(scored), proc.stdout[-3000:]
+    # Each type is scheduled three or four times over the week (a batch may carry two).
+    assert all(3 <= scored[t] <= 8 for t in ANOMALY_TYPES), scored
+    zone = LandingZone(str(data))
+    manifest = zone.read_manifest(Window.LIVE, start + dt.timedelta(days=14))
+    assert manifest.num_rows == 8
 
 
 BAD_DEFINITIONS = """
