@@ -155,3 +155,13 @@ def detect(tables: Tables, baseline: Baseline, rules: Rules | None = None) -> pd
     """Run every detector on hand-made frames; findings as a frame indexed by detector."""
     found = detect_batches(to_arrow(tables), baseline, rules).to_pandas()
     return found.set_index("detector", drop=False)
+
+
+def flags(found: pd.DataFrame) -> set[str]:
+    """Detectors that flagged, in a frame of findings."""
+    return set(found.loc[found["verdict"] == "flag", "detector"])
+
+
+def ids(found: pd.DataFrame, detector: str) -> set[str]:
+    """The record ids one detector flagged."""
+    return set(found.loc[detector, "flagged_ids"])

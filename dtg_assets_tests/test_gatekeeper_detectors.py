@@ -19,7 +19,16 @@ from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.detectors import build_detectors
 from dtg_assets.gatekeeper.findings import FINDINGS_SCHEMA, detect_batches
 from dtg_assets.gatekeeper.rules import CountRule, Rules, StatusRule, VolumeRule
-from dtg_assets_tests.gatekeeper_frames import Tables, detect, history, learn, live_batch, to_arrow
+from dtg_assets_tests.gatekeeper_frames import (
+    Tables,
+    detect,
+    flags,
+    history,
+    ids,
+    learn,
+    live_batch,
+    to_arrow,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +39,6 @@ def baseline() -> Baseline:
 @pytest.fixture
 def live() -> Tables:
     return live_batch()
-
-
-def flags(found: pd.DataFrame) -> set[str]:
-    return set(found.loc[found["verdict"] == "flag", "detector"])
-
-
-def ids(found: pd.DataFrame, detector: str) -> set[str]:
-    return set(found.loc[detector, "flagged_ids"])
 
 
 def test_clean_batch_passes_every_detector(baseline, live):

@@ -15,7 +15,16 @@ import pytest
 from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.findings import detect_batches
 from dtg_assets.gatekeeper.structure import chi2_critical
-from dtg_assets_tests.gatekeeper_frames import Tables, detect, history, learn, live_batch, to_arrow
+from dtg_assets_tests.gatekeeper_frames import (
+    Tables,
+    detect,
+    flags,
+    history,
+    ids,
+    learn,
+    live_batch,
+    to_arrow,
+)
 
 TIME_COLUMNS = {
     "visitor_events": "timestamp",
@@ -33,14 +42,6 @@ def baseline() -> Baseline:
 @pytest.fixture
 def live() -> Tables:
     return live_batch()
-
-
-def flags(found: pd.DataFrame) -> set[str]:
-    return set(found.loc[found["verdict"] == "flag", "detector"])
-
-
-def ids(found: pd.DataFrame, detector: str) -> set[str]:
-    return set(found.loc[detector, "flagged_ids"])
 
 
 def test_history_has_no_replay_orphan_or_drift(baseline):
