@@ -18,7 +18,6 @@ it. Figures, not assertions: ``python benchmarks/bench_distributed.py --scales 1
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import importlib.util
 import json
@@ -29,7 +28,6 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
 START = dt.date(2026, 11, 1)
@@ -82,19 +80,6 @@ def in_process(root: Path, days: list[str], scale: float) -> float:
     return time.perf_counter() - started
 
 
-@contextlib.contextmanager
-def _instance(cluster):
-    import dagster as dg
-
-    env = {k: v for k, v in cluster.env().items() if k.startswith("DAGSTER_")}
-    with mock.patch.dict(os.environ, env):
-        instance = dg.DagsterInstance.from_config(str(cluster.home))
-        try:
-            yield instance
-        finally:
-            instance.dispose()
-
-
 def on_celery(cluster, root: Path, ranges: list[list[str]], scale: float, executor: str) -> float:
     """Seconds from launching one run per range (at once) until every one has ended."""
     node = _graphql(cluster.url, LOCATION)["repositoriesOrError"]["nodes"][0]
@@ -118,7 +103,7 @@ def on_celery(cluster, root: Path, ranges: list[list[str]], scale: float, execut
         answer = _graphql(cluster.url, LAUNCH_RUN, {"p": params})["launchRun"]
         assert answer["__typename"] == "LaunchRunSuccess", answer
         run_ids.append(answer["run"]["runId"])
-    with _instance(cluster) as instance:
+    with cluster.instance() as instance:
         while True:
             runs = [instance.get_run_by_id(r) for r in run_ids]
             if all(r.is_finished for r in runs):

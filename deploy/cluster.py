@@ -399,6 +399,25 @@ class Cluster:
         if self.pg_data is not None and self.pg_data != self.root / "postgres":
             shutil.rmtree(self.pg_data, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def instance(self):
+        """The cluster's PostgreSQL-backed Dagster instance, opened in this process.
+
+        Yields:
+            The instance (disposed of on exit); ``DAGSTER_*`` variables are set while open.
+        """
+        from unittest import mock
+
+        import dagster as dg
+
+        env = {k: v for k, v in self.env().items() if k.startswith("DAGSTER_")}
+        with mock.patch.dict(os.environ, env):
+            instance = dg.DagsterInstance.from_config(str(self.home))
+            try:
+                yield instance
+            finally:
+                instance.dispose()
+
     def state(self) -> dict:
         """What ``down`` needs from another process: the process groups and data to remove."""
         return {

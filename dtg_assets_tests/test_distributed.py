@@ -12,7 +12,6 @@ Marked ``distributed``: deselected, with a line in pytest's header, only where t
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -21,7 +20,6 @@ import signal
 import time
 import urllib.request
 from pathlib import Path
-from unittest import mock
 
 import dagster as dg
 import pytest
@@ -82,18 +80,6 @@ def run_config(root: Path, scale: float) -> dict:
         **IN_PROCESS,
         "resources": {"simulation": {"config": {"data_root": str(root), "scale": scale}}},
     }
-
-
-@contextlib.contextmanager
-def instance_of(cluster):
-    """The cluster's PostgreSQL-backed instance, opened in the test process."""
-    env = {k: v for k, v in cluster.env().items() if k.startswith("DAGSTER_")}
-    with mock.patch.dict(os.environ, env):
-        instance = dg.DagsterInstance.from_config(str(cluster.home))
-        try:
-            yield instance
-        finally:
-            instance.dispose()
 
 
 def celery_app(cluster):
@@ -209,7 +195,7 @@ def test_a_ui_backfill_runs_as_several_runs_over_both_workers_and_lands_the_in_p
     cluster.ensure_daemon()  # a new daemon picks the backfill up on its first iteration
 
     reference = land_in_process(tmp_path / "ref", "historical", BACKFILLED, 1.0)
-    with instance_of(cluster) as instance:
+    with cluster.instance() as instance:
         runs = finished_runs(instance, {"dagster/backfill": answer["backfillId"]}, 2, 240)
         assert len(runs) == len(BACKFILLED) // PER_RUN == 2
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
@@ -267,7 +253,7 @@ def test_a_worker_killed_mid_run_is_retried_on_the_other_worker_with_the_same_by
     assert answer["__typename"] == "LaunchRunSuccess", answer
     run_id = answer["run"]["runId"]
 
-    with instance_of(cluster) as instance:
+    with cluster.instance() as instance:
 
         def first_day_landed():
             return any(
@@ -336,7 +322,7 @@ def test_the_daemon_evaluates_the_daily_schedule_tick_of_0100_utc_onto_a_worker(
     answer = graphql(cluster, START_SCHEDULE, {"s": selector})["startSchedule"]
     assert answer["__typename"] == "ScheduleStateResult", answer
     cluster.stop_daemon()  # it would only look again at the next minute
-    with instance_of(cluster) as instance:
+    with cluster.instance() as instance:
         (state,) = [s for s in instance.all_instigator_state() if s.name == "live_daily_schedule"]
         data = state.instigator_data._replace(start_timestamp=tick.timestamp() - 60)
         instance.update_instigator_state(state.with_data(data))

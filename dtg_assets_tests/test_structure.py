@@ -204,6 +204,18 @@ def _drop_geo(t: pa.Table) -> pa.Table:
     return t.drop_columns(["geo"])
 
 
+def _record_schema(zone, path, schema: pa.Schema) -> None:
+    """Make the day's manifest record ``schema`` for the file, as the writer of a drift would."""
+    relative = str(path.relative_to(zone.root))
+    manifest_path = zone.manifest_path(L, LIVE_DAY)
+    rows = pq.read_table(manifest_path).to_pylist()
+    for row in rows:
+        for entry in row["files"]:
+            if entry["path"] == relative:
+                entry["schema"] = schema_text(schema)
+    pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), manifest_path)
+
+
 def test_a_drift_the_manifest_records_passes_and_is_read_as_far_as_it_can_be(zone, config):
     # A schema_drift batch records the drifted schema it wrote: the file matches it, and the
     # row checks still read its ids. Here the drift (a dropped column) is made by hand, and the
@@ -211,14 +223,7 @@ def test_a_drift_the_manifest_records_passes_and_is_read_as_far_as_it_can_be(zon
     path = _first(zone, "applications")
     drifted = _drop(pq.read_table(path))
     pq.write_table(drifted, path)
-    relative = str(path.relative_to(zone.root))
-    manifest_path = zone.manifest_path(L, LIVE_DAY)
-    rows = pq.read_table(manifest_path).to_pylist()
-    for row in rows:
-        for entry in row["files"]:
-            if entry["path"] == relative:
-                entry["schema"] = schema_text(drifted.schema)
-    pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), manifest_path)
+    _record_schema(zone, path, drifted.schema)
     assert _failed(zone, config) == {}
     # A file that then loses another column no longer matches its record.
     pq.write_table(drifted.drop_columns(["employment_status"]), path)
@@ -235,14 +240,7 @@ def test_a_drift_of_a_column_the_checks_read_reads_as_nulls_when_recorded(zone, 
     path = _first(zone, "transactions")
     drifted = pq.read_table(path).drop_columns(["account_id"])
     pq.write_table(drifted, path)
-    relative = str(path.relative_to(zone.root))
-    manifest_path = zone.manifest_path(L, LIVE_DAY)
-    rows = pq.read_table(manifest_path).to_pylist()
-    for row in rows:
-        for entry in row["files"]:
-            if entry["path"] == relative:
-                entry["schema"] = schema_text(drifted.schema)
-    pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), manifest_path)
+    _record_schema(zone, path, drifted.schema)
     failed = _failed(zone, config)
     assert set(failed) == {("transactions", "transactions_reference_accounts")}
     assert (
