@@ -53,6 +53,14 @@ class Service:
     name: str
     process: subprocess.Popen
     log: Path
+    # Where this process's output starts in the log (a restarted service appends to it).
+    log_start: int = 0
+
+    def output(self) -> str:
+        """What this process has written to its log so far."""
+        with open(self.log, "rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
 
     @property
     def pid(self) -> int:
@@ -179,6 +187,7 @@ class Cluster:
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Service:
         log = self.logs / f"{name}.log"
         with open(log, "ab") as out:
+            start = out.tell()
             process = subprocess.Popen(
                 cmd,
                 stdout=out,
@@ -188,7 +197,7 @@ class Cluster:
                 cwd=self.root,
                 start_new_session=True,  # its own process group: stopped with its children
             )
-        service = Service(name, process, log)
+        service = Service(name, process, log, start)
         self.services[name] = service
         return service
 
@@ -308,7 +317,7 @@ class Cluster:
 
     def wait_worker(self, service: Service) -> None:
         """Wait until a worker has connected to the broker and is ready for runs."""
-        self._wait(service, lambda: " ready." in service.log.read_text(errors="replace"), "ready")
+        self._wait(service, lambda: " ready." in service.output(), "ready")
 
     def start_daemon(self) -> Service:
         """Start ``dagster-daemon run`` (schedules, backfills, the run queue, run retries)."""
@@ -338,6 +347,26 @@ class Cluster:
     def stop_daemon(self) -> None:
         """Stop the daemon, if it runs."""
         self.stop("daemon")
+
+    def restart_workers(self, visibility_timeout: int | None = None) -> None:
+        """Stop the workers and start them all again, with another visibility timeout.
+
+        Args:
+            visibility_timeout: Seconds after which Redis hands a dead worker's run to another
+                worker (None: ``deploy/dagster.yaml``'s). Each worker applies its own to every
+                unacknowledged run, running or not, so a run longer than it is handed over
+                while it runs and fails: only a fault test with short runs shortens it.
+        """
+        self.visibility_timeout = visibility_timeout
+        self._write_config()
+        names = [n for n in self.services if n.startswith("worker-")]
+        stop_groups([self.services[n].pid for n in names], signal.SIGTERM, 20)
+        for name in names:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.services.pop(name).process.wait(timeout=1)
+        workers = [self.start_worker(i, wait=False) for i in range(1, self.workers + 1)]
+        for worker in workers:
+            self.wait_worker(worker)
 
     def replace_worker(self, hostname: str) -> Service:
         """Start again the worker named ``hostname`` (``dtg-worker-<i>@host``), e.g. after a
@@ -378,24 +407,37 @@ class Cluster:
             self.down()
             raise
 
-    def stop(self, name: str, timeout: float = 20) -> None:
-        """Stop one service by its handle: its whole process group, SIGKILL after a timeout."""
+    def stop(self, name: str, timeout: float = 20, graceful: bool = True) -> None:
+        """Stop one service by its handle: its whole process group, SIGKILL after a timeout.
+
+        Not ``graceful``: SIGKILL at once, but PostgreSQL's immediate shutdown (SIGQUIT), which
+        still releases its shared memory.
+        """
         service = self.services.pop(name, None)
         if service is None:
             return
-        stop_group(service.pid, signal.SIGINT if name == "postgres" else signal.SIGTERM, timeout)
+        if name == "postgres":
+            sig = signal.SIGINT if graceful else signal.SIGQUIT
+        else:
+            sig = signal.SIGTERM if graceful else signal.SIGKILL
+        stop_group(service.pid, sig, timeout)
         with contextlib.suppress(subprocess.TimeoutExpired):
             service.process.wait(timeout=1)
 
-    def down(self) -> None:
-        """Stop every service (all at once, the database last) and delete PostgreSQL's data."""
+    def down(self, graceful: bool = True) -> None:
+        """Stop every service (all at once, the database last) and delete PostgreSQL's data.
+
+        Args:
+            graceful: False kills every process at once (SIGKILL) instead of letting runs and
+                the database shut down cleanly: for throwaway test clusters only.
+        """
         others = [s for n, s in self.services.items() if n != "postgres"]
-        stop_groups([s.pid for s in others], signal.SIGTERM, 20)
+        stop_groups([s.pid for s in others], signal.SIGTERM if graceful else signal.SIGKILL, 20)
         for service in others:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 service.process.wait(timeout=1)
             self.services.pop(service.name)
-        self.stop("postgres")
+        self.stop("postgres", graceful=graceful)
         if self.pg_data is not None and self.pg_data != self.root / "postgres":
             shutil.rmtree(self.pg_data, ignore_errors=True)
 

@@ -392,15 +392,11 @@ def load_cluster_module():
     return module
 
 
-# Seconds after which Redis hands a dead worker's run to another worker; every run of the
-# distributed tests takes less (deploy/dagster.yaml: an hour, longer than any run).
-VISIBILITY_TIMEOUT_S = 30
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A local cluster of deploy/: PostgreSQL, Redis, two Celery workers and the webserver on
-    free loopback ports (the daemon is started by the tests that need it), all stopped after."""
+    free loopback ports (the daemon is started by the tests that need it), all stopped after
+    (killed: nothing of a test cluster needs a clean shutdown)."""
     deploy = load_cluster_module()
     root = tmp_path_factory.mktemp("cluster")
     env = {
@@ -409,9 +405,7 @@ def cluster(tmp_path_factory):
         "DTG_SEED": "42",
         "DTG_BACKFILL_MAX_PARTITIONS_PER_RUN": "4",
     }
-    services = deploy.Cluster(
-        root, workers=2, env=env, visibility_timeout=VISIBILITY_TIMEOUT_S, durable=False
-    )
+    services = deploy.Cluster(root, workers=2, env=env, durable=False)
     try:
         services.up(daemon=False)
     except deploy.ClusterError as exc:
@@ -419,4 +413,4 @@ def cluster(tmp_path_factory):
     try:
         yield services
     finally:
-        services.down()
+        services.down(graceful=False)

@@ -3,9 +3,9 @@
 The ``cluster`` fixture (conftest.py) starts every service of ``deploy/cluster.py`` on free
 loopback ports. Through them: a multi-run backfill launched as the UI launches it (GraphQL
 ``launchPartitionBackfill``) spreads over both workers and lands, with its checks, exactly what
-an in-process run lands; a worker SIGKILLed mid-run has its run retried by Dagster on the other
-worker, with the same final landing zone; and the daemon, running at a fixed time against the
-PostgreSQL instance, ticks the daily schedule and launches the right partition on a worker.
+an in-process run lands; the daemon, running at a fixed time against the PostgreSQL instance,
+ticks the daily schedule and launches the right partition on a worker; and a worker SIGKILLed
+mid-run has its run retried by Dagster on the other worker, with the same final landing zone.
 Marked ``distributed``: deselected, with a line in pytest's header, only where the
 ``distributed`` extra is not installed and ``CI`` is unset.
 """
@@ -43,6 +43,9 @@ BACKFILLED = HISTORICAL[:8]
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+# Seconds after which the fault test's workers hand a dead worker's run to another worker
+# (deploy/dagster.yaml: an hour, longer than any run): more than its run needs to land a day.
+VISIBILITY_TIMEOUT_S = 20
 
 LAUNCH_BACKFILL = """
 mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
@@ -126,6 +129,19 @@ def finished_runs(instance, tags: dict[str, str], count: int, deadline_s: float)
     return wait_for(f"{count} finished runs tagged {tags}", done, deadline_s)
 
 
+def failures(instance, run: dg.DagsterRun) -> list[str]:
+    """Why a run failed: the cause line of each step or run failure event (for assertions)."""
+    from dtg_assets.summary import failure_cause
+
+    found = []
+    for kind in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE):
+        for entry in instance.all_logs(run.run_id, of_type=kind):
+            error = getattr(entry.dagster_event.event_specific_data, "error", None)
+            cause = failure_cause(error) if error is not None else entry.message
+            found.append(f"{entry.step_key or 'run'}: {cause}")
+    return found
+
+
 def tree_hashes(root: Path) -> dict[str, str]:
     """``relative path -> sha256`` of every file of the landing zone and ground truth."""
     return {
@@ -199,7 +215,7 @@ def test_a_ui_backfill_runs_as_several_runs_over_both_workers_and_lands_the_in_p
         runs = finished_runs(instance, {"dagster/backfill": answer["backfillId"]}, 2, 240)
         assert len(runs) == len(BACKFILLED) // PER_RUN == 2
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
-            (r.run_id, r.status) for r in runs
+            (r.run_id, r.status, failures(instance, r)) for r in runs
         ]
         ranges = sorted((r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in runs)
         assert ranges == [(BACKFILLED[0], BACKFILLED[3]), (BACKFILLED[4], BACKFILLED[7])]
@@ -222,9 +238,68 @@ def test_a_ui_backfill_runs_as_several_runs_over_both_workers_and_lands_the_in_p
     assert all(outcome[3] for outcome in distributed_checks)
 
 
+def test_the_daemon_evaluates_the_daily_schedule_tick_of_0100_utc_onto_a_worker(cluster, tmp_path):
+    from dtg_assets.assets.gatekeeper import gatekeeper_baseline
+    from dtg_assets.resources import GatekeeperResource, SimulationResource
+
+    data_root = Path(cluster.env()["DTG_DATA_ROOT"])
+    # live_job also runs the gatekeeper's findings: they need the historical window (the
+    # backfill test lands the same bytes there) and the baseline.
+    landed = {p.stem for p in (data_root / "ground_truth" / "manifest").glob("historical-*")}
+    land_in_process(data_root, "historical",
+                    [d for d in HISTORICAL if f"historical-{d.replace('-', '')}" not in landed],
+                    1.0)  # fmt: skip
+    resources = {"simulation": SimulationResource(data_root=str(data_root)),
+                 "gatekeeper": GatekeeperResource()}  # fmt: skip
+    assert dg.materialize([gatekeeper_baseline], resources=resources).success
+
+    # The fixed time: the latest 01:00 UTC. The schedule is started as the UI starts it, then
+    # its state is dated a minute before that tick, as if the daemon had been down since: the
+    # daemon evaluates exactly that tick (a catch-up), which must land the day before it.
+    now = dt.datetime.now(dt.UTC)
+    tick = now.replace(hour=1, minute=0, second=0, microsecond=0)
+    tick -= dt.timedelta(days=1) if tick > now else dt.timedelta(0)
+    partition = (tick - dt.timedelta(days=1)).date().isoformat()
+    location = graphql(cluster, LOCATION)["repositoriesOrError"]["nodes"][0]
+    selector = {
+        "repositoryLocationName": location["location"]["name"],
+        "repositoryName": location["name"],
+        "scheduleName": "live_daily_schedule",
+    }
+    answer = graphql(cluster, START_SCHEDULE, {"s": selector})["startSchedule"]
+    assert answer["__typename"] == "ScheduleStateResult", answer
+    cluster.stop_daemon()  # it would only look again at the next minute
+    with cluster.instance() as instance:
+        (state,) = [s for s in instance.all_instigator_state() if s.name == "live_daily_schedule"]
+        data = state.instigator_data._replace(start_timestamp=tick.timestamp() - 60)
+        instance.update_instigator_state(state.with_data(data))
+        cluster.ensure_daemon()
+
+        tags = {"dagster/schedule_name": "live_daily_schedule"}
+        (run,) = finished_runs(instance, tags, 1, 180)
+        (tick_record,) = instance.get_ticks(state.instigator_origin_id, state.selector_id)
+        assert tick_record.timestamp == tick.timestamp()
+        assert tick_record.run_ids == [run.run_id]
+        assert run.job_name == "live_job"
+        assert run.tags["dagster/partition"] == partition
+        assert run.status == dg.DagsterRunStatus.SUCCESS, failures(instance, run)
+        assert worker_of(cluster, run) in workers(cluster)
+    cluster.stop_daemon()
+
+    reference = tmp_path / "ref"
+    land_in_process(reference, "live", [partition], 1.0)
+    live = {k: v for k, v in tree_hashes(data_root).items() if Path(k).name.startswith("live-")}
+    assert live == tree_hashes(reference)
+    assert {Path(k).name[5:13] for k in live} == {partition.replace("-", "")}
+
+
 def test_a_worker_killed_mid_run_is_retried_on_the_other_worker_with_the_same_bytes(
     cluster, tmp_path
 ):
+    # Last of the module: its workers hand a dead worker's run over after 20 s, not an hour.
+    # Every unacknowledged run older than that is handed over, a running one too (and then
+    # failed), so only this test's runs, which take less, may run under it.
+    cluster.restart_workers(visibility_timeout=VISIBILITY_TIMEOUT_S)
     cluster.ensure_daemon()
     root = cluster.root / "fault"
     days = ["2026-11-15", "2026-11-16"]
@@ -281,66 +356,10 @@ def test_a_worker_killed_mid_run_is_retried_on_the_other_worker_with_the_same_by
         )
         original = instance.get_run_by_id(run_id)
         assert original.status == dg.DagsterRunStatus.FAILURE
-        assert retry.status == dg.DagsterRunStatus.SUCCESS
+        assert retry.status == dg.DagsterRunStatus.SUCCESS, failures(instance, retry)
         assert retry.tags["dagster/retry_number"] == "1"
         assert not children(instance, retry.run_id)  # one retry was enough
         survivor = worker_of(cluster, retry)
         assert {killed, survivor} == workers(cluster)  # retried on the other worker
     assert tree_hashes(root) == tree_hashes(reference)
     assert not list(root.rglob("*.tmp")), "the killed writer's temporaries are left"
-    cluster.replace_worker(killed)  # two workers again for the tests that follow
-
-
-def test_the_daemon_evaluates_the_daily_schedule_tick_of_0100_utc_onto_a_worker(cluster, tmp_path):
-    from dtg_assets.assets.gatekeeper import gatekeeper_baseline
-    from dtg_assets.resources import GatekeeperResource, SimulationResource
-
-    data_root = Path(cluster.env()["DTG_DATA_ROOT"])
-    # live_job also runs the gatekeeper's findings: they need the historical window (the
-    # backfill test lands the same bytes there) and the baseline.
-    landed = {p.stem for p in (data_root / "ground_truth" / "manifest").glob("historical-*")}
-    land_in_process(data_root, "historical",
-                    [d for d in HISTORICAL if f"historical-{d.replace('-', '')}" not in landed],
-                    1.0)  # fmt: skip
-    resources = {"simulation": SimulationResource(data_root=str(data_root)),
-                 "gatekeeper": GatekeeperResource()}  # fmt: skip
-    assert dg.materialize([gatekeeper_baseline], resources=resources).success
-
-    # The fixed time: the latest 01:00 UTC. The schedule is started as the UI starts it, then
-    # its state is dated a minute before that tick, as if the daemon had been down since: the
-    # daemon evaluates exactly that tick (a catch-up), which must land the day before it.
-    now = dt.datetime.now(dt.UTC)
-    tick = now.replace(hour=1, minute=0, second=0, microsecond=0)
-    tick -= dt.timedelta(days=1) if tick > now else dt.timedelta(0)
-    partition = (tick - dt.timedelta(days=1)).date().isoformat()
-    location = graphql(cluster, LOCATION)["repositoriesOrError"]["nodes"][0]
-    selector = {
-        "repositoryLocationName": location["location"]["name"],
-        "repositoryName": location["name"],
-        "scheduleName": "live_daily_schedule",
-    }
-    answer = graphql(cluster, START_SCHEDULE, {"s": selector})["startSchedule"]
-    assert answer["__typename"] == "ScheduleStateResult", answer
-    cluster.stop_daemon()  # it would only look again at the next minute
-    with cluster.instance() as instance:
-        (state,) = [s for s in instance.all_instigator_state() if s.name == "live_daily_schedule"]
-        data = state.instigator_data._replace(start_timestamp=tick.timestamp() - 60)
-        instance.update_instigator_state(state.with_data(data))
-        cluster.ensure_daemon()
-
-        tags = {"dagster/schedule_name": "live_daily_schedule"}
-        (run,) = finished_runs(instance, tags, 1, 180)
-        (tick_record,) = instance.get_ticks(state.instigator_origin_id, state.selector_id)
-        assert tick_record.timestamp == tick.timestamp()
-        assert tick_record.run_ids == [run.run_id]
-        assert run.job_name == "live_job"
-        assert run.tags["dagster/partition"] == partition
-        assert run.status == dg.DagsterRunStatus.SUCCESS
-        assert worker_of(cluster, run) in workers(cluster)
-    cluster.stop_daemon()
-
-    reference = tmp_path / "ref"
-    land_in_process(reference, "live", [partition], 1.0)
-    live = {k: v for k, v in tree_hashes(data_root).items() if Path(k).name.startswith("live-")}
-    assert live == tree_hashes(reference)
-    assert {Path(k).name[5:13] for k in live} == {partition.replace("-", "")}
