@@ -132,9 +132,9 @@ def replay(
                 sleep(wait)
         written = zone.write_batches(config, plan.day, [plan.index], Window.LIVE, skip_landed=True)
         result.landed += written.landed
-        if progress is not None:
-            row = next(r for r in written.manifest.to_pylist() if r["batch_id"] == plan.batch_id)
-            progress(plan, {t: row[f"rows_{t}"] for t in TABLES})
+        if progress is not None and written.landed:  # not if another writer landed it first
+            mine = written.manifest.column("batch_id").to_pylist().index(plan.batch_id)
+            progress(plan, {t: written.manifest.column(f"rows_{t}")[mine].as_py() for t in TABLES})
         if check is not None:
             check()
     return result
