@@ -12,7 +12,11 @@ generated. Every invalid argument ends the command with exit status 2 and a sing
 the option, the value and what is allowed; a failure while writing ends it with status 1 and a
 single line. Ctrl-C (exit status 130) and ``SIGTERM`` (143) stop the command and its workers
 promptly, with one line: the days already written are complete, the day in progress is
-abandoned (its temporaries deleted). Installed as the ``dtg-simulate`` console script too.
+abandoned (its temporaries deleted). ``replay`` takes the same scenario options and ``--speed
+N|max``: it lands the history (days already landed kept), then the live window batch by batch,
+paced, printing each batch as it lands (:mod:`~dtg_assets.simulation.replay`); interrupted, it
+resumes after the last committed batch when run again. Installed as the ``dtg-simulate`` console
+script too.
 """
 
 from __future__ import annotations
