@@ -174,11 +174,11 @@ def _jsonl(path: str) -> tuple[dict[str, pa.Array], list[int]]:
                         f"{path}: row {number}, field {name}: {json.dumps(value)} is a "
                         f"{type(value).__name__}; a string is required"
                     )
-                if name in record:
-                    values.setdefault(name, [None] * len(rows))
+                if name in record and name not in values:
+                    values[name] = [None] * len(rows)  # a column first seen here
             version = record.get("format_version")
-            if "format_version" in record:
-                values.setdefault("format_version", [None] * len(rows))
+            if "format_version" in record and "format_version" not in values:
+                values["format_version"] = [None] * len(rows)
             for name, column in values.items():
                 column.append(version if name == "format_version" else record.get(name))
             rows.append(number)
