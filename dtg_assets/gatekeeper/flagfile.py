@@ -171,8 +171,8 @@ def _jsonl(path: str) -> tuple[dict[str, pa.Array], list[int]]:
                 value = record.get(name)
                 if value is not None and not isinstance(value, str):
                     raise FlagsError(
-                        f"{path}: row {number}, field {name}: {json.dumps(value)} is a "
-                        f"{type(value).__name__}; a string is required"
+                        f"{path}: row {number}, field {name}: {json.dumps(value)} is not a "
+                        "string; a string (or null) is required"
                     )
                 if name in record and name not in values:
                     values[name] = [None] * len(rows)  # a column first seen here
