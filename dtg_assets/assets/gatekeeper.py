@@ -188,7 +188,8 @@ def gatekeeper_findings(
     "thirteen), batch-level recall over the batches the anomaly had an effect on (`no_effect` "
     "batches apart) and false positives (historical and normal live batches included), "
     "record-level precision and recall for every type with record labels, and detection "
-    "delay. Stored at `gatekeeper/evaluation/`.",
+    "delays (measured from each batch's landing to its findings, and in event time), scored "
+    "by the same code as `dtg-score`. Stored at `gatekeeper/evaluation/`.",
 )
 def gatekeeper_evaluation(
     context: dg.AssetExecutionContext,
