@@ -321,6 +321,20 @@ def test_landed_at_and_manifest_days(root):
     assert landed == {b: at(h, 2) for b, h in files}
 
 
+@pytest.mark.parametrize("kind", ["local", "memory"])
+def test_landed_at_is_when_the_batch_files_were_written(tmp_path, kind):
+    zone = LandingZone(str(tmp_path) if kind == "local" else f"memory://landed-{tmp_path.name}")
+    config = ScenarioConfig(start_date=dt.date(2026, 1, 1), scale=0.02)
+    day = dt.date(2026, 1, 15)
+    # Store clocks keep whole seconds or less: compare at the second.
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    zone.write_day(config, day, "live")
+    after = dt.datetime.now(dt.UTC)
+    landed = landed_at(zone, "live", day)
+    assert sorted(landed) == [f"live-20260115-{h:02d}00" for h in range(0, 24, 3)]
+    assert all(before <= t <= after for t in landed.values()), landed
+
+
 def test_json_output_shape(root, flags_csv, capsys):
     assert main(["--data-root", root, "--findings", flags_csv, "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
