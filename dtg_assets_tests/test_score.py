@@ -212,6 +212,14 @@ def test_jsonl_by_hand_with_missing_optional_fields(root, tmp_path):
     assert (fraud["flagged"], fraud["true_positives"], fraud["recall"]) == (1, 1, 0.5)
 
 
+def test_csv_from_a_spreadsheet_with_a_byte_order_mark(root, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfbatch_id,detector\r\nlive-20260310-0900,manual\r\n")
+    flags = read_flags(str(path))
+    assert flags["batch_id"].to_pylist() == ["live-20260310-0900"]
+    assert score(LandingZone(root), flags).missed == []
+
+
 BAD = [  # file name, content, the message's expected part
     ("a.csv", "detector,table\nx,\n", "missing required column batch_id (found: detector, table)"),
     ("a.csv", "batch_id\nlive-20260310-0000\n  \n", "row 2, field batch_id: empty"),

@@ -134,7 +134,8 @@ def validate_table(table: pa.Table, where: str = "findings") -> pa.Table:
 
 
 def _csv(path: str) -> tuple[dict[str, pa.Array], list[int]]:
-    with open(path, newline="", encoding="utf-8") as handle:
+    # utf-8-sig: spreadsheet exports often start with a byte-order mark.
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
         names = [h.strip() for h in header]
