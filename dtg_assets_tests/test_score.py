@@ -217,7 +217,7 @@ def test_csv_from_a_spreadsheet_with_a_byte_order_mark(root, tmp_path):
     path.write_bytes(b"\xef\xbb\xbfbatch_id,detector\r\nlive-20260310-0900,manual\r\n")
     flags = read_flags(str(path))
     assert flags["batch_id"].to_pylist() == ["live-20260310-0900"]
-    assert score(LandingZone(root), flags).missed == []
+    assert "live-20260310-0900" not in score(LandingZone(root), flags).missed
 
 
 BAD = [  # file name, content, the message's expected part
