@@ -255,12 +255,18 @@ def test_json_output_shape(root, flags_csv, capsys):
     assert main(["--data-root", root, "--findings", flags_csv, "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert list(out) == [
-        "findings", "targets", "report_version", "summary", "unknown_batches", "by_anomaly",
+        "findings", "targets", "report_version", "summary", "delays", "unknown_batches",
+        "by_anomaly",
         "records", "batches",
     ]  # fmt: skip
     assert out["targets"] == "any" and out["report_version"] == 1
     assert out["summary"]["caught_batches"] == 2 and out["summary"]["false_alarms"] == 1
     assert out["unknown_batches"] == {"count": 1, "flags": 1, "examples": ["live-20991231-0000"]}
+    # Two caught batches, one of them without files (no landing time): one measured delay.
+    assert out["delays"] == {
+        "measured": {"batches": 1, "median_min": 10.0, "p90_min": 10.0, "max_min": 10.0},
+        "event_time": {"batches": 0, "median_min": None, "p90_min": None, "max_min": None},
+    }
     age = next(r for r in out["by_anomaly"] if r["anomaly"] == "age_error")
     assert age["recall"] == 1.0 and age["measured_delay_median_min"] == 10.0
     assert age["delay_median_min"] is None  # NaN becomes null
@@ -276,6 +282,7 @@ def test_markdown_output_reports_unknown_batches_and_measured_delay(root, flags_
     text = capsys.readouterr().out
     assert "2/3 anomalous batches caught, 1 false alarms on 3 normal batches." in text
     assert "1 flags name 1 batch ids that no manifest of the data root lists" in text
+    assert "Measured detection delay over 1 caught batches: median 10.0 min, 90th " in text
     assert "measured median (min)" in text and "event-time median (min)" not in text
 
 
