@@ -241,6 +241,23 @@ def test_evaluation_asset_equals_dtg_score_on_the_exported_findings(
                 assert close or got[key] == value, (name, key)
 
 
+def test_rematerialized_findings_keep_the_time_each_flag_was_first_recorded(landed, materialized):
+    root, _ = landed
+    store = GatekeeperStore(LandingZone(root))
+    first = store.read_findings(LIVE_DAY)
+    dg.materialize(
+        [gatekeeper_findings],
+        resources=_resources(root),
+        instance=materialized[3],
+        partition_key=LIVE_DAY.isoformat(),
+    )
+    again = store.read_findings(LIVE_DAY)
+    flags = pc.equal(again["verdict"], "flag")
+    assert again.filter(flags)["flagged_at"].equals(first.filter(flags)["flagged_at"])
+    passes = again.filter(pc.invert(flags))["flagged_at"]
+    assert pc.all(pc.greater(passes, first.filter(pc.invert(flags))["flagged_at"])).as_py()
+
+
 def test_findings_without_a_baseline_fail_with_a_clear_message(tmp_path):
     result = dg.materialize(
         [gatekeeper_findings],
