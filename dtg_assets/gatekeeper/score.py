@@ -44,13 +44,7 @@ def manifest_days(zone: LandingZone) -> list[tuple[dt.date, str]]:
     return [(day, window.value) for window, day in pairs]
 
 
-def _mtime(zone: LandingZone, path: str) -> dt.datetime | None:
-    try:
-        if zone.storage.local:
-            return dt.datetime.fromtimestamp(os.stat(path).st_mtime, dt.UTC)
-        info = zone.fs.info(path)
-    except FileNotFoundError:
-        return None  # deleted since: the row-count checks report it
+def _stamp(info: dict) -> dt.datetime | None:
     # Local and SFTP-like stores say mtime, S3 LastModified, others last_modified; an object
     # store without them (memory://) has created: objects are written whole, once.
     names = ("mtime", "LastModified", "last_modified", "created")
@@ -60,6 +54,31 @@ def _mtime(zone: LandingZone, path: str) -> dt.datetime | None:
     if isinstance(stamp, dt.datetime):
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
     return None
+
+
+def _modified(zone: LandingZone, paths: list[str]) -> dict[str, dt.datetime]:
+    """Store modification times of files (a file deleted since has none)."""
+    out = {}
+    if zone.storage.local:
+        for path in paths:
+            try:
+                out[path] = dt.datetime.fromtimestamp(os.stat(path).st_mtime, dt.UTC)
+            except FileNotFoundError:
+                continue  # deleted since: the row-count checks report it
+        return out
+    # One listing per directory (a day's files share a few), not one request per file.
+    wanted = set(paths)
+    for directory in sorted({p.rpartition("/")[0] for p in paths}):
+        try:
+            entries = zone.fs.ls(directory, detail=True)
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            # Listings name files as the zone's paths do: without the protocol.
+            name = entry["name"]
+            if name in wanted and (when := _stamp(entry)) is not None:
+                out[name] = when
+    return out
 
 
 def landed_at(zone: LandingZone, window: str, day: dt.date) -> dict[str, dt.datetime]:
@@ -75,13 +94,13 @@ def landed_at(zone: LandingZone, window: str, day: dt.date) -> dict[str, dt.date
         left out.
     """
     manifest = zone.read_manifest(window, day)
+    listed = [[zone.path(f["path"]) for f in files] for files in manifest["files"].to_pylist()]
+    times = _modified(zone, [p for paths in listed for p in paths])
     out = {}
-    for batch, files in zip(
-        manifest["batch_id"].to_pylist(), manifest["files"].to_pylist(), strict=True
-    ):
-        times = [t for f in files if (t := _mtime(zone, zone.path(f["path"]))) is not None]
-        if times:
-            out[batch] = max(times)
+    for batch, paths in zip(manifest["batch_id"].to_pylist(), listed, strict=True):
+        found = [times[p] for p in paths if p in times]
+        if found:
+            out[batch] = max(found)
     return out
 
 
