@@ -316,6 +316,8 @@ def test_cli_exit_codes_and_one_line_errors(root, flags_csv, tmp_path):
     assert usage.returncode == 2
     assert usage.stderr.startswith("dtg-score: error: the following arguments are required")
     assert usage.stderr.count("\n") == 1
+    helped = _cli("--help")
+    assert helped.returncode == 0 and "Exit status: 0 scored; 1 bad input" in helped.stdout
     wrong = _cli("--data-root", root, "--findings", flags_csv, "--format", "xml")
     assert wrong.returncode == 2 and "invalid choice: 'xml'" in wrong.stderr
     for result in (strict, failed, empty, usage, wrong):

@@ -56,6 +56,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
         description="Score a findings file (format v1) against a DTG data root's ground truth.",
+        epilog="Exit status: 0 scored; 1 bad input (invalid findings file, no manifest under the "
+        "data root, unreadable ground truth, unknown batch ids with --strict), one line on "
+        "stderr; 2 invalid command line.",
     )
     parser.add_argument("--data-root", required=True, help="local directory or fsspec URI")
     parser.add_argument(
