@@ -232,12 +232,12 @@ def test_evaluation_asset_equals_dtg_score_on_the_exported_findings(
     for name in ("by_anomaly", "records"):
         with zone.fs.open(zone.path("gatekeeper", "evaluation", f"{name}.parquet"), "rb") as f:
             stored = pq.read_table(f).to_pandas()
-        rows = json.loads(stored.to_json(orient="records"))  # 10 significant digits
+        rows = json.loads(stored.to_json(orient="records", double_precision=15))
         assert len(rows) == len(scored[name]), name
         for want, got in zip(rows, scored[name], strict=True):
             assert got.keys() == want.keys(), name
             for key, value in want.items():
-                close = isinstance(value, float) and math.isclose(got[key], value, rel_tol=1e-9)
+                close = isinstance(value, float) and math.isclose(got[key], value, abs_tol=1e-12)
                 assert close or got[key] == value, (name, key)
 
 
