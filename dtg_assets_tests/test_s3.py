@@ -13,6 +13,7 @@ before anything is generated, with a message that never contains a secret.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import socket
@@ -35,6 +36,7 @@ from moto import server as moto_server
 from dtg_assets.assets import historical_landing, live_landing
 from dtg_assets.gatekeeper import learn_baseline
 from dtg_assets.gatekeeper.findings import FINDINGS_SCHEMA
+from dtg_assets.gatekeeper.score import landed_at
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
@@ -238,6 +240,10 @@ def test_gatekeeper_store_round_trips_on_s3(endpoint, dagster_runs):
     assert store.read_findings(LIVE_DAY).equals(findings)
     store.write_evaluation({"by_family": pa.table({"family": ["technical"], "recall": [1.0]})})
     assert not [k for k in bucket_keys("dagster/gatekeeper") if k.endswith(".tmp")]
+    # Landing times from the store's listings (LastModified): every landed batch, just now.
+    landed = landed_at(zone, "live", LIVE_DAY)
+    assert sorted(landed) == sorted(zone.read_manifest("live", LIVE_DAY)["batch_id"].to_pylist())
+    assert all(abs(dt.datetime.now(dt.UTC) - t) < dt.timedelta(hours=1) for t in landed.values())
 
 
 def committed_files(fs, base: str) -> dict[str, bytes]:

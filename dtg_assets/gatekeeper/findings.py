@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.cadence import cadence_findings
@@ -51,6 +52,9 @@ FINDINGS_SCHEMA = pa.schema(
         pa.field("flagged_ids", pa.list_(pa.string()), nullable=False),
         pa.field("evidence_at", TS),
         pa.field("detail", pa.string(), nullable=False),
+        # Wall-clock time the findings were recorded (set by the caller; null when not given):
+        # the measured detection delay runs from a batch's landing to it.
+        pa.field("flagged_at", TS),
     ]
 )
 _FIELDS = [f.name for f in dataclasses.fields(Finding)]
@@ -64,6 +68,7 @@ def detect_batches(
     day: dt.date | None = None,
     window: str | None = None,
     prior: Mapping[str, pa.Array] | None = None,
+    flagged_at: dt.datetime | None = None,
 ) -> pa.Table:
     """Run every enabled detector on every batch present in some landing tables.
 
@@ -78,6 +83,7 @@ def detect_batches(
             placed on their arrival grid: each empty slot is a missing batch, flagged by
             ``cadence`` under the id it would have had.
         prior: Per table, primary keys landed before these batches (replays across days).
+        flagged_at: When these findings are recorded (UTC wall clock), on every row.
 
     Returns:
         One row per (batch, detector), ``FINDINGS_SCHEMA``.
@@ -111,7 +117,12 @@ def detect_batches(
     columns = zip(*map(_VALUES, found), strict=True) if found else [[] for _ in _FIELDS]
     n = len(found)
     return pa.Table.from_pydict(
-        {"day": [day] * n, "window": [window] * n, **dict(zip(_FIELDS, columns, strict=True))},
+        {
+            "day": [day] * n,
+            "window": [window] * n,
+            **dict(zip(_FIELDS, columns, strict=True)),
+            "flagged_at": [flagged_at] * n,
+        },
         schema=FINDINGS_SCHEMA,
     )
 
@@ -122,6 +133,7 @@ def detect_day(
     baseline: Baseline,
     rules: Rules | None = None,
     window: str = "live",
+    flagged_at: dt.datetime | None = None,
 ) -> pa.Table:
     """Read one day of a window from the landing zone and run the detectors on its batches.
 
@@ -131,13 +143,15 @@ def detect_day(
         baseline: What normal looks like.
         rules: Detector configuration.
         window: ``live`` (default) or ``historical``.
+        flagged_at: When these findings are recorded (UTC wall clock; the caller's clock).
 
     Returns:
         One row per (batch, detector) of that day; empty if nothing landed.
     """
     tables, _ = read_days(zone, window, [day])
+    prior = prior_keys(zone, day)
     return detect_batches(
-        tables, baseline, rules, day=day, window=window, prior=prior_keys(zone, day)
+        tables, baseline, rules, day=day, window=window, prior=prior, flagged_at=flagged_at
     )
 
 
@@ -176,6 +190,39 @@ def detect_days(
     """
     parts = [detect_day(zone, d, baseline, rules, str(w)) for d, w in days]
     return pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
+
+
+def stamp(
+    findings: pa.Table, flagged_at: dt.datetime, previous: pa.Table | None = None
+) -> pa.Table:
+    """Record when findings were recorded, keeping the first time of a flag seen before.
+
+    A day's findings are recomputed as its batches arrive (and once more when the day is
+    completed); a flag already recorded by an earlier run (same batch and detector, flagged
+    then and now) keeps that run's ``flagged_at``, so the measured delay is from landing to
+    the first time the flag was raised, not to the latest re-run.
+
+    Args:
+        findings: ``FINDINGS_SCHEMA`` rows just computed.
+        flagged_at: Now (UTC wall clock).
+        previous: The same day's findings stored by an earlier run, if any.
+
+    Returns:
+        ``findings`` with its ``flagged_at`` column set.
+    """
+    times = pa.array([flagged_at] * findings.num_rows, TS)
+    if previous is not None and "flagged_at" in previous.column_names:
+        keep = pc.and_(pc.equal(previous["verdict"], "flag"), pc.is_valid(previous["flagged_at"]))
+        before = previous.filter(keep)
+
+        def keys(table: pa.Table) -> pa.ChunkedArray:
+            return pc.binary_join_element_wise(table["batch_id"], table["detector"], "\x1f")
+
+        earlier = pc.take(before["flagged_at"], pc.index_in(keys(findings), value_set=keys(before)))
+        again = pc.and_(pc.equal(findings["verdict"], "flag"), pc.is_valid(earlier))
+        times = pc.if_else(again, earlier, times)
+    index = findings.schema.get_field_index("flagged_at")
+    return findings.set_column(index, FINDINGS_SCHEMA.field("flagged_at"), times)
 
 
 def flagged(findings: pa.Table) -> pd.DataFrame:
