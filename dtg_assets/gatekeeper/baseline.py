@@ -18,165 +18,49 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from dtg_assets.gatekeeper.frames import Frames, TableRows, prepare, read_days
-from dtg_assets.gatekeeper.profile import ID_COLUMNS, LINEAGE_COLUMNS, kind, shape_counts
-from dtg_assets.gatekeeper.stats import MAD_TO_SD, robust_summary
+from dtg_assets.gatekeeper.profile import (
+    ID_COLUMNS,
+    LINEAGE_COLUMNS,
+    NUMERIC,
+    kind,
+    shape_counts,
+)
 from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS, histogram, replayed
+from dtg_assets.gatekeeper.summaries import (
+    DEFAULT_PROBS,
+    HISTOGRAM,
+    BaselineConfig,
+    Cadence,
+    ColumnProfile,
+    Distribution,
+    Histogram,
+    Model,
+    Rate,
+    TableProfile,
+)
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.layout import parse_batch_id
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
-# Dense in the tails, where thresholds and exceedance rates are read off.
-DEFAULT_PROBS = (
-    0.0,
-    0.001,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    0.75,
-    0.9,
-    0.95,
-    0.975,
-    0.99,
-    0.995,
-    0.999,
-    1.0,
-)
-
-
-class Model(BaseModel):
-    """Strict, immutable base of the baseline's models."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BaselineConfig(Model):
-    """What the baseline measures (definitions, not thresholds)."""
-
-    quantile_probs: tuple[float, ...] = DEFAULT_PROBS
-    short_session_seconds: float = Field(1.0, gt=0)
-    max_domain_values: int = Field(
-        500, ge=1, description="Columns with more distinct values get a shape check instead."
-    )
-    closed_domain_support: int = Field(
-        30, ge=1, description="Rows per distinct value above which a domain counts as complete."
-    )
-
-
-class Distribution(Model):
-    """Robust summary of a numeric distribution."""
-
-    count: int = 0
-    mean: float | None = None
-    sd: float | None = None
-    min: float | None = None
-    max: float | None = None
-    median: float | None = None
-    mad: float | None = None
-    probs: list[float] = []
-    values: list[float] = []
-
-    @classmethod
-    def of(cls, values: np.ndarray, probs: tuple[float, ...]) -> Distribution:
-        """Summarise observations (NaNs ignored)."""
-        return cls(**robust_summary(np.asarray(values, dtype=np.float64), probs))
-
-    def quantile(self, p: float) -> float:
-        """Interpolated quantile (NaN for an empty distribution)."""
-        return float(np.interp(p, self.probs, self.values)) if self.count else float("nan")
-
-    @property
-    def robust_sd(self) -> float:
-        """``1.4826 * MAD``: the standard deviation a normal with this MAD would have."""
-        return MAD_TO_SD * (self.mad or 0.0)
-
-    def fraction_above(self, x: float) -> float:
-        """Share of the history above ``x`` (exactly 0 beyond the maximum)."""
-        if not self.count or x >= self.max:
-            return 0.0
-        if x < self.min:
-            return 1.0
-        return float(1.0 - np.interp(x, self.values, self.probs))
-
-    def fraction_below(self, x: float) -> float:
-        """Share of the history below ``x`` (exactly 0 under the minimum)."""
-        if not self.count or x <= self.min:
-            return 0.0
-        if x > self.max:
-            return 1.0
-        return float(np.interp(x, self.values, self.probs))
-
-    def upper_fence(self, quantile: float, k: float, spread_floor: float) -> float:
-        """A value beyond which a record is an outlier: a high quantile plus ``k`` spreads.
-
-        The spread is the robust standard deviation, floored at ``spread_floor * |median|`` so
-        an almost constant history (MAD near 0) still gets a margin.
-        """
-        spread = max(self.robust_sd, spread_floor * abs(self.median or 0.0))
-        return self.quantile(quantile) + k * spread
-
-
-class Rate(Model):
-    """A rate: pooled historical counts and the spread of its per-batch values."""
-
-    successes: int = 0
-    trials: int = 0
-    per_batch: Distribution = Distribution()
-
-    @property
-    def rate(self) -> float:
-        """Pooled rate (0 without history)."""
-        return self.successes / self.trials if self.trials else 0.0
-
-
-class ColumnProfile(Model):
-    """One landing column in history."""
-
-    kind: str
-    rows: int
-    nulls: int
-    distinct: int
-    singletons: int
-    domain: dict[str, int] | None = None
-    shapes: dict[str, int] | None = None
-    shape_singletons: int = 0
-
-
-class TableProfile(Model):
-    """One landing table in history."""
-
-    rows: int
-    columns: dict[str, ColumnProfile]
-    duplicate_keys: int
-    ingestion_lag_seconds: Distribution
-    replayed_keys: int = 0
-    orphans: int = 0
-    parent_offset_seconds: Distribution | None = None
-
-
-class Histogram(Model):
-    """A column's history in bins: numeric ``edges`` or categorical ``values`` (plus other)."""
-
-    edges: list[float] = []
-    values: list[str] = []
-    counts: list[int] = []
-
-
-HISTOGRAM = ("edges", "values", "counts")
-
-
-class Cadence(Model):
-    """When historical batches started, as learned from their ids and ingestion times."""
-
-    offsets_seconds: list[float] = Field([], description="Distinct start offsets in the day.")
-    batches_per_day: float = 0.0
-    ingestion_delay_seconds: float | None = None
+# Re-exported: the baseline's models were always importable from here.
+__all__ = [
+    "DEFAULT_PROBS",
+    "Baseline",
+    "BaselineConfig",
+    "Cadence",
+    "ColumnProfile",
+    "Distribution",
+    "Histogram",
+    "Rate",
+    "TableProfile",
+    "column_profile",
+    "learn_baseline",
+    "learn_from_frames",
+    "table_profile",
+]
 
 
 class Baseline(Model):
@@ -199,6 +83,9 @@ class Baseline(Model):
     amount: Distribution
     amount_to_limit: Distribution
     histograms: dict[str, Histogram] = {}
+    ranges: dict[str, Distribution] = Field(
+        {}, description="Every numeric landing column's distribution, by ``table.column``."
+    )
     cadence: Cadence = Cadence()
 
     def summary(self) -> dict[str, float | int]:
@@ -363,6 +250,27 @@ def _per_batch(events: np.ndarray, trials: np.ndarray) -> list[tuple[int, int]]:
     return [(int(k), int(n)) for k, n in zip(events, trials, strict=True)]
 
 
+def numeric_ranges(
+    frames: Frames, schemas: Mapping[str, pa.Schema], probs: tuple[float, ...]
+) -> dict[str, Distribution]:
+    """The distribution of every numeric column of every table (identifiers excluded).
+
+    Args:
+        frames: Prepared historical rows.
+        schemas: Arrow schema of each table.
+        probs: Quantile probabilities to keep.
+
+    Returns:
+        ``table.column`` -> its distribution.
+    """
+    return {
+        f"{t}.{field.name}": Distribution.of(frames[t].floats(field.name), probs)
+        for t in TABLES
+        for field in schemas[t]
+        if kind(field.type) in NUMERIC and field.name not in ID_COLUMNS
+    }
+
+
 def learn_from_frames(
     frames: Frames, schemas: Mapping[str, pa.Schema], config: BaselineConfig, days: list[dt.date]
 ) -> Baseline:
@@ -405,6 +313,7 @@ def learn_from_frames(
             name: Histogram(**dict(zip(HISTOGRAM, histogram(frames[t], c), strict=True)))
             for name, (t, c) in DRIFT_COLUMNS.items()
         },
+        ranges=numeric_ranges(frames, schemas, q),
         cadence=_cadence(frames),
     )
 

@@ -25,6 +25,8 @@ from dtg_assets.simulation.schemas import PRIMARY_KEY
 
 ID_COLUMNS = frozenset(PRIMARY_KEY.values())
 LINEAGE_COLUMNS = frozenset({"batch_id", "ingested_at"})
+# Kinds whose values have a range (and get a range detector).
+NUMERIC = frozenset({"integer", "float"})
 _RUNS = {"A": "[A-Z]+", "a": "[a-z]+", "9": "[0-9]+"}
 # Shapes found one probe at a time before the rest are shaped wholesale.
 _PROBES = 16
