@@ -37,7 +37,7 @@ def age_floor(b: Baseline, rules: Rules) -> float:
     """The age under which an applicant is a finding: the legal minimum or, if lower, the
     bottom of history's range of ages."""
     rule, dist = rules.min_age, b.applicant_age
-    low, _ = dist.learned_range(rule.tail, rule.k)
+    low, _ = dist.learned_range(rule.tail, rule.k, rule.tail_records)
     return float(rule.minimum_age) if np.isnan(low) else min(float(rule.minimum_age), low)
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dtg_assets.gatekeeper import visibility
 from dtg_assets.gatekeeper.frames import read_local
 from dtg_assets.gatekeeper.rows import bools
 from dtg_assets.gatekeeper.targets import (
@@ -360,6 +361,7 @@ def evaluate(
     manifest: pa.Table,
     targets: Mapping[str, tuple[str, ...]] | None = None,
     record_targets: Mapping[str, RecordTarget] | None = None,
+    invisible: pa.Table | None = None,
 ) -> Evaluation:
     """Join findings with the ground truth and score them.
 
@@ -369,16 +371,20 @@ def evaluate(
         manifest: ``MANIFEST_SCHEMA`` rows of the same days: the batches that are scored.
         targets: Anomaly type -> patterns of the detectors meant for it.
         record_targets: Record-level anomaly types to score.
+        invisible: Labelled records no learned range tells from normal ones
+            (:func:`~dtg_assets.gatekeeper.visibility.assess`): scored apart as invisible.
 
     Returns:
         The evaluation.
     """
     # Only flags matter, and they are few: convert those, not every finding and label.
     flags = findings.filter(pc.equal(findings["verdict"], "flag"))
+    labels = visibility.split(labels, invisible)
     columns = ["batch_id", "detector", "evidence_at"]
     batches = _batches(flags.select(columns).to_pandas(), manifest.to_pandas(), labels)
-    return Evaluation(
+    evaluation = Evaluation(
         batches=batches,
         by_anomaly=_by_anomaly(batches, DEFAULT_TARGETS if targets is None else targets),
         records=_records(flags, labels, batches, record_targets or RECORD_TARGETS),
     )
+    return visibility.annotate(evaluation, invisible)

@@ -38,7 +38,7 @@ def value_range(b: Baseline, name: str, rule: RangeRule) -> Detector:
         The detector.
     """
     table, column = name.split(".", 1)
-    low, high = b.ranges[name].learned_range(rule.tail, rule.k)
+    low, high = b.ranges[name].learned_range(rule.tail, rule.k, rule.tail_records)
 
     def outside(f: Frames) -> np.ndarray:
         values = f[table].floats(column)

@@ -48,11 +48,13 @@ class RangeRule(CountRule):
     """Values outside the range history makes normal for their column.
 
     The range is history's extremes, each pushed out by ``k`` times the width of its outer
-    ``tail`` (:meth:`~dtg_assets.gatekeeper.summaries.Distribution.learned_range`): tight
-    beyond a bounded column, wide beyond a long-tailed one, whatever the column's scale.
+    ``tail`` (at least ``tail_records`` values of history;
+    :meth:`~dtg_assets.gatekeeper.summaries.Distribution.learned_range`): tight beyond a
+    bounded column, wide beyond a long-tailed one or a short history, whatever the scale.
     """
 
     tail: float = Field(0.01, gt=0, lt=0.5)
+    tail_records: int = Field(10, ge=0)
     k: float = Field(3.0, ge=0)
 
 

@@ -98,24 +98,29 @@ class Distribution(Model):
             return 1.0
         return float(np.interp(x, self.values, self.probs))
 
-    def learned_range(self, tail: float, k: float) -> tuple[float, float]:
+    def learned_range(self, tail: float, k: float, tail_records: int = 0) -> tuple[float, float]:
         """The range of values history makes normal: its extremes, each pushed out by ``k``
         times the width of its outermost ``tail`` of history.
 
         No shape is assumed: a bounded column (a uniform draw) has thin outer tails and gets
         a tight range just beyond what history showed, a long-tailed one a wide margin. A
-        column that was constant in history (both widths 0) gets exactly its value.
+        column that was constant in history (both widths 0) gets exactly its value. A short
+        history's extremes are themselves uncertain (a new value beats the largest of ``n``
+        with probability ``1 / (n + 1)``), so each tail holds at least ``tail_records``
+        values: the fewer the values, the wider the margin.
 
         Args:
             tail: Share of history in each outer tail (e.g. 0.01: from the 1 % quantile to
                 the minimum, from the 99 % quantile to the maximum).
             k: Widths added beyond each extreme.
+            tail_records: Fewest historical values each tail holds (at most half of them).
 
         Returns:
             ``(low, high)``; ``(nan, nan)`` without history.
         """
         if not self.count:
             return float("nan"), float("nan")
+        tail = min(0.5, max(tail, tail_records / self.count))
         low_width = self.quantile(tail) - self.min
         high_width = self.max - self.quantile(1.0 - tail)
         return self.min - k * low_width, self.max + k * high_width
