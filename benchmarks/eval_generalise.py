@@ -66,13 +66,15 @@ FUNNELS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"historical_visitors": 8_000, "scale": 1.5},
     ),
     # Mass market: half the visitors apply, few approved but most transact, small incomes
-    # and amounts, young applicants; a third of the volume, history bigger than live batches.
+    # and amounts, applicants from 16 (those under 18 rejected, as always: an under-age
+    # applicant of 16 is then an ordinary one); a third of the volume, history bigger than
+    # live batches.
     "mass": (
         {
             "apply_rate": 0.5,
             "approve_rate": 0.3,
             "transact_rate": 0.4,
-            "applicant_age": {"low": 19, "high": 40},
+            "applicant_age": {"low": 16, "high": 40},
             "annual_income": {"low": 12_000, "high": 45_000},
             "limit_factor": {"low": 0.5, "high": 0.9},
             "interest_rate": {"low": 22.0, "high": 36.0},
