@@ -22,6 +22,7 @@ from dtg_assets.gatekeeper.evaluation import evaluate, load_ground_truth
 from dtg_assets.gatekeeper.findings import flagged
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.gatekeeper.verdicts import FAMILIES
+from dtg_assets.gatekeeper.visibility import assess_days
 from dtg_assets.markdown import markdown_rows
 from dtg_assets.partitions import historical_partitions, live_partitions
 from dtg_assets.resources import GatekeeperResource, SimulationResource
@@ -207,7 +208,9 @@ def gatekeeper_evaluation(
     findings = pa.concat_tables([*parts, *(store.read_findings(d) for d in live_days)])
     pairs = [(d, "historical") for d in history] + [(d, "live") for d in live_days]
     labels, manifest = load_ground_truth(store.zone, pairs)
-    evaluation = evaluate(findings, labels, manifest)
+    # Records no learned range tells from normal ones are reported, not scored as misses.
+    seen = assess_days(store.zone, pairs, baseline, labels, rules)
+    evaluation = evaluate(findings, labels, manifest, invisible=seen.invisible)
     with store_failures_fail_the_step("gatekeeper/evaluation"):
         paths = store.write_evaluation(evaluation.to_tables())
     summary = evaluation.summary()
