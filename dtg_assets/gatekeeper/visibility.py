@@ -31,14 +31,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dtg_assets.gatekeeper.baseline import Baseline
+from dtg_assets.gatekeeper.detector import Detector
 from dtg_assets.gatekeeper.detectors import build_detectors
-from dtg_assets.gatekeeper.frames import Frames, prepare, read_days
+from dtg_assets.gatekeeper.frames import PARENTS, Frames, prepare
+from dtg_assets.gatekeeper.reading import read_day
 from dtg_assets.gatekeeper.rows import bools
 from dtg_assets.gatekeeper.rules import Rules
 from dtg_assets.gatekeeper.targets import RECORD_TARGETS, RecordTarget
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.layout import batch_prefix
-from dtg_assets.simulation.schemas import PRIMARY_KEY
+from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
 if TYPE_CHECKING:  # the evaluation calls this module
     from dtg_assets.gatekeeper.evaluation import Evaluation
@@ -109,13 +111,10 @@ def assess(
     Returns:
         The assessment.
     """
-    detectors = [d for d in build_detectors(baseline, rules) if d.outside is not None]
     labels = labels.filter(pc.is_in(labels["batch_id"], value_set=pa.array(frames.batches)))
     parts, rows = [], []
-    for name, t in (targets or RECORD_TARGETS).items():
-        mine = [d for d in detectors if any(fnmatch.fnmatchcase(d.name, p) for p in t.detectors)]
-        if t.tables is None or not mine:
-            continue  # no learned range judges this type's records
+    # Types without a learned range judging their records are not assessed.
+    for name, (t, mine) in _assessed(baseline, rules, targets).items():
         truth = _truth(labels, t)
         for table in t.tables:
             own = truth.filter(pc.equal(truth["table"], table))
@@ -140,6 +139,29 @@ def assess(
     return Visibility(invisible, pd.DataFrame(rows, columns=BATCH_COLUMNS))
 
 
+def _tables_read(assessed: Mapping[str, tuple[RecordTarget, list[Detector]]]) -> list[str]:
+    """The tables the assessed criteria read: their own and their parents (a transaction's
+    amount is judged against its account's limit), but visitor events only when assessed
+    themselves (the biggest table, and no criterion of their children reads them)."""
+    own = {d.target.table for _, mine in assessed.values() for d in mine}
+    parents = {p for child, _, p in PARENTS if child in own and p != "visitor_events"}
+    return [t for t in TABLES if t in own | parents]
+
+
+def _assessed(
+    baseline: Baseline, rules: Rules | None, targets: Mapping[str, RecordTarget] | None
+) -> dict[str, tuple[RecordTarget, list[Detector]]]:
+    """Record type -> (its target, its detectors that judge records against a learned range),
+    for the types that have such detectors."""
+    detectors = [d for d in build_detectors(baseline, rules) if d.outside is not None]
+    out = {}
+    for name, t in (targets or RECORD_TARGETS).items():
+        mine = [d for d in detectors if any(fnmatch.fnmatchcase(d.name, p) for p in t.detectors)]
+        if t.tables is not None and mine:
+            out[name] = t, [d for d in mine if d.target.table in t.tables]
+    return out
+
+
 def assess_days(
     zone: LandingZone,
     days: Iterable[tuple[dt.date, str]],
@@ -149,7 +171,8 @@ def assess_days(
 ) -> Visibility:
     """:func:`assess` over some ``(day, window)`` pairs of the landing zone.
 
-    Only days with labels of an assessed type are read, one at a time.
+    Only days with labels of an assessed type are read, one at a time, and only the tables
+    the criteria need.
 
     Args:
         zone: The data root.
@@ -161,15 +184,17 @@ def assess_days(
     Returns:
         The assessment of every such day, concatenated.
     """
-    assessed = sorted({t.anomaly for t in RECORD_TARGETS.values() if t.tables is not None})
-    labels = labels.filter(pc.is_in(labels["anomaly"], value_set=pa.array(assessed)))
+    assessed = _assessed(baseline, rules, None)
+    anomalies = sorted({t.anomaly for t, _ in assessed.values()})
+    labels = labels.filter(pc.is_in(labels["anomaly"], value_set=pa.array(anomalies)))
     batch_ids = pc.unique(labels["batch_id"]).to_pylist()
+    tables = _tables_read(assessed)
     found = []
     for day, window in days:
         prefix = batch_prefix(window, day)
         if any(b.startswith(prefix) for b in batch_ids):
-            frames = prepare(read_days(zone, str(window), [day])[0])
-            found.append(assess(frames, baseline, labels, rules))
+            rows = {t: read_day(zone, t, str(window), day) for t in tables}
+            found.append(assess(prepare(rows), baseline, labels, rules))
     if not found:
         return Visibility(INVISIBLE_SCHEMA.empty_table(), pd.DataFrame(columns=BATCH_COLUMNS))
     return Visibility(
