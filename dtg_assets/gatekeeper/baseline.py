@@ -17,18 +17,11 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
-from dtg_assets.gatekeeper.frames import Frames, TableRows, prepare, read_days
-from dtg_assets.gatekeeper.profile import (
-    ID_COLUMNS,
-    LINEAGE_COLUMNS,
-    NUMERIC,
-    kind,
-    shape_counts,
-)
-from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS, histogram, replayed
+from dtg_assets.gatekeeper.frames import Frames, prepare, read_days
+from dtg_assets.gatekeeper.profile import ID_COLUMNS, NUMERIC, column_profile, kind, table_profile
+from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS, histogram
 from dtg_assets.gatekeeper.summaries import (
     DEFAULT_PROBS,
     HISTOGRAM,
@@ -43,7 +36,7 @@ from dtg_assets.gatekeeper.summaries import (
 )
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.layout import parse_batch_id
-from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
+from dtg_assets.simulation.schemas import TABLES
 
 # Re-exported: the baseline's models were always importable from here.
 __all__ = [
@@ -123,97 +116,6 @@ class Baseline(Model):
     def from_json(cls, text: str | bytes) -> Baseline:
         """Parse JSON written by :meth:`to_json` (unknown keys are errors)."""
         return cls.model_validate_json(text)
-
-
-def _ranked(names: list[str], counts: np.ndarray) -> dict[str, int]:
-    """Value -> count, most frequent first, ties in order of first appearance (as pandas)."""
-    order = np.argsort(-counts, kind="stable")
-    return {str(names[i]): int(counts[i]) for i in order}
-
-
-def _distinct_counts(values: pa.ChunkedArray) -> np.ndarray:
-    """How often each distinct present value occurs (NaN is missing; -0.0 equals 0.0)."""
-    t = values.type
-    if pa.types.is_floating(t) or (pa.types.is_integer(t) and values.null_count):
-        # As pandas counts them: integers with nulls become floats.
-        x = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
-        return np.unique(x[~np.isnan(x)], return_counts=True)[1]
-    counted = pc.value_counts(values)
-    return counted.field("counts").filter(counted.field("values").is_valid()).to_numpy()
-
-
-def column_profile(
-    values: pa.ChunkedArray, column: str, dtype: pa.DataType, config: BaselineConfig
-) -> ColumnProfile:
-    """Profile one column: type kind, nulls, and a value or shape domain for strings.
-
-    Args:
-        values: The column's history.
-        column: Its name.
-        dtype: Its Arrow type.
-        config: Baseline definitions (domain size limit).
-
-    Returns:
-        The profile.
-    """
-    k = kind(dtype)
-    domain = shape_domain = None
-    shape_singletons = 0
-    if k == "string" and column not in ID_COLUMNS | LINEAGE_COLUMNS:
-        counted = pc.value_counts(values)
-        present = counted.field("values").is_valid()
-        distinct_values = counted.field("values").filter(present)
-        counts = counted.field("counts").filter(present).to_numpy()
-        if len(counts) <= config.max_domain_values:
-            domain = _ranked(distinct_values.to_pylist(), counts)
-        else:
-            shapes, per_shape = shape_counts(distinct_values, counts)
-            shape_domain = _ranked(shapes, per_shape)
-            shape_singletons = int((per_shape == 1).sum())
-    else:
-        counts = _distinct_counts(values)
-    return ColumnProfile(
-        kind=k,
-        rows=len(values),
-        nulls=int(pc.sum(pc.is_null(values, nan_is_null=True)).as_py() or 0),
-        distinct=len(counts),
-        singletons=int((counts == 1).sum()),
-        domain=domain,
-        shapes=shape_domain,
-        shape_singletons=shape_singletons,
-    )
-
-
-def table_profile(
-    rows: TableRows, table: str, schema: pa.Schema, config: BaselineConfig
-) -> TableProfile:
-    """Profile one landing table (its schema columns; derived columns are skipped).
-
-    Args:
-        rows: The prepared history of the table.
-        table: Its name.
-        schema: The Arrow schema it was read with.
-        config: Baseline definitions.
-
-    Returns:
-        The profile.
-    """
-    key = rows.column(PRIMARY_KEY[table]).combine_chunks()
-    distinct_keys = len(pc.dictionary_encode(key, null_encoding="encode").dictionary)
-    offsets = rows.derived.get("_offset_s")
-    return TableProfile(
-        rows=len(rows),
-        columns={
-            f.name: column_profile(rows.column(f.name), f.name, f.type, config) for f in schema
-        },
-        duplicate_keys=len(rows) - distinct_keys,
-        ingestion_lag_seconds=Distribution.of(rows.floats("_lag_s"), config.quantile_probs),
-        replayed_keys=int(replayed(rows, PRIMARY_KEY[table], None).sum()),
-        orphans=int(rows.derived["_orphan"].sum()) if "_orphan" in rows.derived else 0,
-        parent_offset_seconds=(
-            Distribution.of(offsets, config.quantile_probs) if offsets is not None else None
-        ),
-    )
 
 
 def _cadence(frames: Frames) -> Cadence:

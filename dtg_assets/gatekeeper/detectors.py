@@ -14,8 +14,9 @@ truth.
   ``limit_share_of_income``, ``accounts_approved``;
 - freshness: ``ingestion_lag:<table>``, ``event_time:<table>`` (and ``cadence``, which
   :func:`~dtg_assets.gatekeeper.findings.detect_batches` runs over a day's batch ids);
-- statistical: ``volume``, ``short_sessions``, ``conversion_rate``, ``approval_rate``,
-  ``transaction_rate``, ``amount_to_limit``, ``distribution:<table>.<column>``.
+- statistical (:mod:`~dtg_assets.gatekeeper.statistical`): ``volume``, ``short_sessions``,
+  ``conversion_rate``, ``approval_rate``, ``transaction_rate``, ``amount_to_limit``,
+  ``distribution:<table>.<column>``.
 
 The structural ones live in :mod:`~dtg_assets.gatekeeper.structural`. Every threshold is the
 baseline's (a rate, domain, range or distribution learned from this history) plus a rule's
@@ -32,9 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dtg_assets.gatekeeper import business, ranges, structural
+from dtg_assets.gatekeeper import business, ranges, statistical, structural
 from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile
-from dtg_assets.gatekeeper.business import less
 from dtg_assets.gatekeeper.detector import Detector, make
 from dtg_assets.gatekeeper.drift import SCHEMA_COLUMN, Drift, compare, kinds_of
 from dtg_assets.gatekeeper.frames import Frames
@@ -43,7 +43,7 @@ from dtg_assets.gatekeeper.rows import TableRows, bools, last_available, median
 from dtg_assets.gatekeeper.rules import CountRule, Rules
 from dtg_assets.gatekeeper.structural import clock_shifts
 from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS
-from dtg_assets.gatekeeper.verdicts import Finding, bound_test, count_tests, rate_test
+from dtg_assets.gatekeeper.verdicts import Finding, bound_test, count_tests
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
 # The factory the structural detectors are handed (they cannot import this module).
@@ -189,66 +189,6 @@ def _ingestion_lag(b: Baseline, table: str, rules: Rules) -> Detector:
     return d
 
 
-# -- statistical -----------------------------------------------------------------------------
-def _volume(b: Baseline, rules: Rules) -> Detector:
-    rule, dist = rules.volume, b.visitors_per_batch
-    median_ = dist.median or 0.0
-    half = max(rule.z * dist.robust_sd, rule.z * math.sqrt(median_), rule.tolerance * median_)
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        vis = f["visitor_events"]
-        return [
-            bound_test(
-                d.target, batch, float(n), median_, median_ - half, median_ + half, int(n),
-                lambda i=i: last_available(i, vis), detail="visitors in the batch",
-            )
-            for i, (batch, n) in enumerate(zip(f.batches, vis.sizes, strict=True))
-        ]  # fmt: skip
-
-    d = _detector("volume", "statistical", "visitor_events", "visitors", check)
-    return d
-
-
-def _short_sessions(b: Baseline, rule: CountRule) -> Detector:
-    cut, base = b.config.short_session_seconds, b.short_sessions
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        vis = f["visitor_events"]
-        bad = less(vis.floats("session_duration"), cut)
-        return count_tests(
-            d.target, f.batches, vis, bad, "visitor_id", (base.successes, base.trials), rule.z,
-            rule.min_count, record_threshold=cut, detail=f"session_duration < {cut:g} s",
-        )  # fmt: skip
-
-    d = _detector("short_sessions", "statistical", "visitor_events", "short_session_rate", check)
-    return d
-
-
-def _rate(name: str, table: str, b: Baseline, rules: Rules) -> Detector:
-    rate, rule = getattr(b, name.removesuffix("_rate")), getattr(rules, name)
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        vis, apps, acc = f["visitor_events"], f["applications"], f["accounts"]
-        if name == "conversion_rate":
-            ks, ns, seen = apps.sizes, vis.sizes, (vis, apps)
-        elif name == "approval_rate":
-            ks = apps.count(apps.equals("application_status", "approved"))
-            ns, seen = apps.sizes, (apps,)
-        else:
-            ks, ns, seen = acc.count(acc.derived["_transacts"]), acc.sizes, (acc, f["transactions"])
-        return [
-            rate_test(
-                d.target, batch, int(k), int(n), (rate.successes, rate.trials), rule.z,
-                lambda i=i: last_available(i, *seen),
-                detail=f"{name.replace('_', ' ')} vs {rate.rate:.4f} in history",
-            )
-            for i, (batch, k, n) in enumerate(zip(f.batches, ks, ns, strict=True))
-        ]  # fmt: skip
-
-    d = _detector(name, "statistical", table, name, check)
-    return d
-
-
 def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Detector]:
     """Instantiate every enabled detector for a baseline.
 
@@ -296,16 +236,16 @@ def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Dete
     if r.event_time.enabled:
         out += [structural.event_time(b, t, r.event_time, _detector) for t in TABLES]
     if r.volume.enabled:
-        out.append(_volume(b, r))
+        out.append(statistical.volume(b, r))
     if r.short_sessions.enabled:
-        out.append(_short_sessions(b, r.short_sessions))
+        out.append(statistical.short_sessions(b, r.short_sessions))
     for name, table in (
         ("conversion_rate", "applications"),
         ("approval_rate", "applications"),
         ("transaction_rate", "accounts"),
     ):
         if getattr(r, name).enabled:
-            out.append(_rate(name, table, b, r))
+            out.append(statistical.rate(name, table, b, r))
     if r.amount_to_limit.enabled:
         out.append(
             business.fence("amount_to_limit", "statistical", "transactions", "_amount_to_limit",
