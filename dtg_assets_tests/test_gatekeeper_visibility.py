@@ -104,8 +104,10 @@ def test_a_batch_whose_every_labelled_record_is_invisible_is_not_missed(baseline
     scored = evaluate(findings, only, manifest, invisible=seen.invisible)
     assert scored.batches["status"].tolist() == ["invisible"]
     assert scored.batches["invisible"].tolist() == [["fraud_spike"]]
-    row = scored.by_anomaly.set_index("anomaly").loc["fraud_spike"]
+    by_anomaly = scored.by_anomaly.set_index("anomaly")
+    row = by_anomaly.loc["fraud_spike"]
     assert (row["batches"], row["invisible"], row["no_effect"]) == (1, 1, 0)
+    assert by_anomaly["invisible"].sum() == 1
     s = scored.summary()
     assert (s["anomalous_batches"], s["no_effect_batches"], s["false_alarms"]) == (0, 0, 0)
     assert evaluate(findings, only, manifest).batches["status"].tolist() == ["missed"]

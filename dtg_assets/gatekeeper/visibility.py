@@ -255,6 +255,8 @@ def annotate(evaluation: Evaluation, invisible: pa.Table | None) -> Evaluation:
     a = evaluation.by_anomaly.copy()
     counts = [int(b["invisible"].map(lambda i, x=x: x in i).sum()) for x in a["anomaly"]]
     a.insert(a.columns.get_loc("no_effect") + 1, "invisible", pd.array(counts, "Int64"))
+    # The rows of normal batches have no anomaly to be invisible.
+    a.loc[a["no_effect"].isna(), "invisible"] = pd.NA
     a["no_effect"] = a["no_effect"] - a["invisible"]
     r = evaluation.records.copy()
     r.insert(r.columns.get_loc("labelled") + 1, "invisible", 0)
