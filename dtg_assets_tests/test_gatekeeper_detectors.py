@@ -130,8 +130,10 @@ def test_under_age_applicants_flag_min_age(baseline, live):
     rows = [0, 10, 20, 30, 40]
     apps.loc[rows, "applicant_age"] = 15
     found = detect(live, baseline)
-    assert flags(found) == {"min_age"}
+    # 15 is also below every age history showed (22 and up).
+    assert flags(found) == {"min_age", "range:applications.applicant_age"}
     assert ids(found, "min_age") == set(apps["app_id"][rows])
+    assert ids(found, "range:applications.applicant_age") == set(apps["app_id"][rows])
     assert found.loc["min_age", "record_threshold"] == 18
 
 
@@ -153,8 +155,12 @@ def test_requested_limit_far_above_income_share_flags(baseline, live):
     # 11% of income is above history's 10% but inside the fence: not an outlier.
     apps.loc[10:19, "req_credit_limit"] = (apps["annual_income"][10:20] * 0.11).astype(int)
     found = detect(live, baseline)
-    assert flags(found) == {"limit_share_of_income"}
+    # 70 % of an income is also a requested limit above any history showed (and 11 % of one
+    # of the highest incomes may be).
+    assert flags(found) == {"limit_share_of_income", "range:applications.req_credit_limit"}
     assert ids(found, "limit_share_of_income") == set(apps["app_id"][:10])
+    above = ids(found, "range:applications.req_credit_limit")
+    assert set(apps["app_id"][:10]) <= above <= set(apps["app_id"][:20])
     assert 0.11 < found.loc["limit_share_of_income", "record_threshold"] < 0.7
 
 
@@ -181,7 +187,9 @@ def test_stale_events_flag_ingestion_lag_and_a_minute_does_not(baseline, live):
 def test_volume_far_from_history_flags_and_a_moderate_change_passes(baseline):
     assert flags(detect(live_batch(visitors=600), baseline)) == set()
     found = detect(live_batch(visitors=7000), baseline)
-    assert flags(found) == {"volume"}
+    # The hand-made history repeats the same 48 amounts in every batch; a batch this large
+    # draws amounts beyond all of them, which the range of amounts reports.
+    assert flags(found) == {"volume", "range:transactions.amount"}
     row = found.loc["volume"]
     assert (row["metric"], row["lower"], row["upper"], row["comparison"]) == (7000, 500, 3500, ">")
 
@@ -234,8 +242,10 @@ def test_amounts_near_the_limit_flag_amount_to_limit(baseline, live):
     rows = [2, 9, 17]
     txn.loc[rows, "amount"] = (limit[rows] * 0.8).round(2)
     found = detect(live, baseline)
-    assert flags(found) == {"amount_to_limit"}
+    # 80 % of a limit is also an amount above any history showed.
+    assert flags(found) == {"amount_to_limit", "range:transactions.amount"}
     assert ids(found, "amount_to_limit") == set(txn["txn_id"][rows])
+    assert ids(found, "range:transactions.amount") == set(txn["txn_id"][rows])
     # With two needed, the flag was decidable when the second of them had happened.
     strict = detect(live, baseline, Rules(amount_to_limit={"min_count": 2}))
     second = sorted(txn["timestamp"][rows])[1]

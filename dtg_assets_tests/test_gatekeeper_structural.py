@@ -155,8 +155,12 @@ def test_incomes_shrunk_by_a_third_flag_distribution_with_every_application(base
     apps["annual_income"] = apps["annual_income"] * 0.7
     apps["req_credit_limit"] = (apps["annual_income"] // 10).astype(int)
     found = detect(live, baseline)
-    assert flags(found) == {"distribution:applications.annual_income"}
+    # The lowest shrunk incomes (and limits) are also below any history showed.
+    low = {"range:applications.annual_income", "range:applications.req_credit_limit"}
+    assert flags(found) == {"distribution:applications.annual_income"} | low
     assert ids(found, "distribution:applications.annual_income") == set(apps["app_id"])
+    floor = apps["annual_income"] < 40_000 * 0.9
+    assert set(apps.loc[floor, "app_id"]) <= ids(found, "range:applications.annual_income")
 
 
 def test_chi2_critical_matches_known_quantiles():

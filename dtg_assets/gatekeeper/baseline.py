@@ -17,166 +17,43 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from dtg_assets.gatekeeper.frames import Frames, TableRows, prepare, read_days
-from dtg_assets.gatekeeper.profile import ID_COLUMNS, LINEAGE_COLUMNS, kind, shape_counts
-from dtg_assets.gatekeeper.stats import MAD_TO_SD, robust_summary
-from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS, histogram, replayed
+from dtg_assets.gatekeeper.frames import Frames, prepare, read_days
+from dtg_assets.gatekeeper.profile import ID_COLUMNS, NUMERIC, column_profile, kind, table_profile
+from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS, histogram
+from dtg_assets.gatekeeper.summaries import (
+    DEFAULT_PROBS,
+    HISTOGRAM,
+    BaselineConfig,
+    Cadence,
+    ColumnProfile,
+    Distribution,
+    Histogram,
+    Model,
+    Rate,
+    TableProfile,
+)
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.layout import parse_batch_id
-from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
+from dtg_assets.simulation.schemas import TABLES
 
-# Dense in the tails, where thresholds and exceedance rates are read off.
-DEFAULT_PROBS = (
-    0.0,
-    0.001,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    0.75,
-    0.9,
-    0.95,
-    0.975,
-    0.99,
-    0.995,
-    0.999,
-    1.0,
-)
-
-
-class Model(BaseModel):
-    """Strict, immutable base of the baseline's models."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BaselineConfig(Model):
-    """What the baseline measures (definitions, not thresholds)."""
-
-    quantile_probs: tuple[float, ...] = DEFAULT_PROBS
-    short_session_seconds: float = Field(1.0, gt=0)
-    max_domain_values: int = Field(
-        500, ge=1, description="Columns with more distinct values get a shape check instead."
-    )
-    closed_domain_support: int = Field(
-        30, ge=1, description="Rows per distinct value above which a domain counts as complete."
-    )
-
-
-class Distribution(Model):
-    """Robust summary of a numeric distribution."""
-
-    count: int = 0
-    mean: float | None = None
-    sd: float | None = None
-    min: float | None = None
-    max: float | None = None
-    median: float | None = None
-    mad: float | None = None
-    probs: list[float] = []
-    values: list[float] = []
-
-    @classmethod
-    def of(cls, values: np.ndarray, probs: tuple[float, ...]) -> Distribution:
-        """Summarise observations (NaNs ignored)."""
-        return cls(**robust_summary(np.asarray(values, dtype=np.float64), probs))
-
-    def quantile(self, p: float) -> float:
-        """Interpolated quantile (NaN for an empty distribution)."""
-        return float(np.interp(p, self.probs, self.values)) if self.count else float("nan")
-
-    @property
-    def robust_sd(self) -> float:
-        """``1.4826 * MAD``: the standard deviation a normal with this MAD would have."""
-        return MAD_TO_SD * (self.mad or 0.0)
-
-    def fraction_above(self, x: float) -> float:
-        """Share of the history above ``x`` (exactly 0 beyond the maximum)."""
-        if not self.count or x >= self.max:
-            return 0.0
-        if x < self.min:
-            return 1.0
-        return float(1.0 - np.interp(x, self.values, self.probs))
-
-    def fraction_below(self, x: float) -> float:
-        """Share of the history below ``x`` (exactly 0 under the minimum)."""
-        if not self.count or x <= self.min:
-            return 0.0
-        if x > self.max:
-            return 1.0
-        return float(np.interp(x, self.values, self.probs))
-
-    def upper_fence(self, quantile: float, k: float, spread_floor: float) -> float:
-        """A value beyond which a record is an outlier: a high quantile plus ``k`` spreads.
-
-        The spread is the robust standard deviation, floored at ``spread_floor * |median|`` so
-        an almost constant history (MAD near 0) still gets a margin.
-        """
-        spread = max(self.robust_sd, spread_floor * abs(self.median or 0.0))
-        return self.quantile(quantile) + k * spread
-
-
-class Rate(Model):
-    """A rate: pooled historical counts and the spread of its per-batch values."""
-
-    successes: int = 0
-    trials: int = 0
-    per_batch: Distribution = Distribution()
-
-    @property
-    def rate(self) -> float:
-        """Pooled rate (0 without history)."""
-        return self.successes / self.trials if self.trials else 0.0
-
-
-class ColumnProfile(Model):
-    """One landing column in history."""
-
-    kind: str
-    rows: int
-    nulls: int
-    distinct: int
-    singletons: int
-    domain: dict[str, int] | None = None
-    shapes: dict[str, int] | None = None
-    shape_singletons: int = 0
-
-
-class TableProfile(Model):
-    """One landing table in history."""
-
-    rows: int
-    columns: dict[str, ColumnProfile]
-    duplicate_keys: int
-    ingestion_lag_seconds: Distribution
-    replayed_keys: int = 0
-    orphans: int = 0
-    parent_offset_seconds: Distribution | None = None
-
-
-class Histogram(Model):
-    """A column's history in bins: numeric ``edges`` or categorical ``values`` (plus other)."""
-
-    edges: list[float] = []
-    values: list[str] = []
-    counts: list[int] = []
-
-
-HISTOGRAM = ("edges", "values", "counts")
-
-
-class Cadence(Model):
-    """When historical batches started, as learned from their ids and ingestion times."""
-
-    offsets_seconds: list[float] = Field([], description="Distinct start offsets in the day.")
-    batches_per_day: float = 0.0
-    ingestion_delay_seconds: float | None = None
+# Re-exported: the baseline's models were always importable from here.
+__all__ = [
+    "DEFAULT_PROBS",
+    "Baseline",
+    "BaselineConfig",
+    "Cadence",
+    "ColumnProfile",
+    "Distribution",
+    "Histogram",
+    "Rate",
+    "TableProfile",
+    "column_profile",
+    "learn_baseline",
+    "learn_from_frames",
+    "table_profile",
+]
 
 
 class Baseline(Model):
@@ -199,6 +76,9 @@ class Baseline(Model):
     amount: Distribution
     amount_to_limit: Distribution
     histograms: dict[str, Histogram] = {}
+    ranges: dict[str, Distribution] = Field(
+        {}, description="Every numeric landing column's distribution, by ``table.column``."
+    )
     cadence: Cadence = Cadence()
 
     def summary(self) -> dict[str, float | int]:
@@ -238,97 +118,6 @@ class Baseline(Model):
         return cls.model_validate_json(text)
 
 
-def _ranked(names: list[str], counts: np.ndarray) -> dict[str, int]:
-    """Value -> count, most frequent first, ties in order of first appearance (as pandas)."""
-    order = np.argsort(-counts, kind="stable")
-    return {str(names[i]): int(counts[i]) for i in order}
-
-
-def _distinct_counts(values: pa.ChunkedArray) -> np.ndarray:
-    """How often each distinct present value occurs (NaN is missing; -0.0 equals 0.0)."""
-    t = values.type
-    if pa.types.is_floating(t) or (pa.types.is_integer(t) and values.null_count):
-        # As pandas counts them: integers with nulls become floats.
-        x = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
-        return np.unique(x[~np.isnan(x)], return_counts=True)[1]
-    counted = pc.value_counts(values)
-    return counted.field("counts").filter(counted.field("values").is_valid()).to_numpy()
-
-
-def column_profile(
-    values: pa.ChunkedArray, column: str, dtype: pa.DataType, config: BaselineConfig
-) -> ColumnProfile:
-    """Profile one column: type kind, nulls, and a value or shape domain for strings.
-
-    Args:
-        values: The column's history.
-        column: Its name.
-        dtype: Its Arrow type.
-        config: Baseline definitions (domain size limit).
-
-    Returns:
-        The profile.
-    """
-    k = kind(dtype)
-    domain = shape_domain = None
-    shape_singletons = 0
-    if k == "string" and column not in ID_COLUMNS | LINEAGE_COLUMNS:
-        counted = pc.value_counts(values)
-        present = counted.field("values").is_valid()
-        distinct_values = counted.field("values").filter(present)
-        counts = counted.field("counts").filter(present).to_numpy()
-        if len(counts) <= config.max_domain_values:
-            domain = _ranked(distinct_values.to_pylist(), counts)
-        else:
-            shapes, per_shape = shape_counts(distinct_values, counts)
-            shape_domain = _ranked(shapes, per_shape)
-            shape_singletons = int((per_shape == 1).sum())
-    else:
-        counts = _distinct_counts(values)
-    return ColumnProfile(
-        kind=k,
-        rows=len(values),
-        nulls=int(pc.sum(pc.is_null(values, nan_is_null=True)).as_py() or 0),
-        distinct=len(counts),
-        singletons=int((counts == 1).sum()),
-        domain=domain,
-        shapes=shape_domain,
-        shape_singletons=shape_singletons,
-    )
-
-
-def table_profile(
-    rows: TableRows, table: str, schema: pa.Schema, config: BaselineConfig
-) -> TableProfile:
-    """Profile one landing table (its schema columns; derived columns are skipped).
-
-    Args:
-        rows: The prepared history of the table.
-        table: Its name.
-        schema: The Arrow schema it was read with.
-        config: Baseline definitions.
-
-    Returns:
-        The profile.
-    """
-    key = rows.column(PRIMARY_KEY[table]).combine_chunks()
-    distinct_keys = len(pc.dictionary_encode(key, null_encoding="encode").dictionary)
-    offsets = rows.derived.get("_offset_s")
-    return TableProfile(
-        rows=len(rows),
-        columns={
-            f.name: column_profile(rows.column(f.name), f.name, f.type, config) for f in schema
-        },
-        duplicate_keys=len(rows) - distinct_keys,
-        ingestion_lag_seconds=Distribution.of(rows.floats("_lag_s"), config.quantile_probs),
-        replayed_keys=int(replayed(rows, PRIMARY_KEY[table], None).sum()),
-        orphans=int(rows.derived["_orphan"].sum()) if "_orphan" in rows.derived else 0,
-        parent_offset_seconds=(
-            Distribution.of(offsets, config.quantile_probs) if offsets is not None else None
-        ),
-    )
-
-
 def _cadence(frames: Frames) -> Cadence:
     """Start offsets in the day of the historical batches, and their ingestion delay."""
     starts = [parse_batch_id(b) for b in frames.batches]
@@ -361,6 +150,27 @@ def _rate(per_batch: list[tuple[int, int]], probs: tuple[float, ...]) -> Rate:
 
 def _per_batch(events: np.ndarray, trials: np.ndarray) -> list[tuple[int, int]]:
     return [(int(k), int(n)) for k, n in zip(events, trials, strict=True)]
+
+
+def numeric_ranges(
+    frames: Frames, schemas: Mapping[str, pa.Schema], probs: tuple[float, ...]
+) -> dict[str, Distribution]:
+    """The distribution of every numeric column of every table (identifiers excluded).
+
+    Args:
+        frames: Prepared historical rows.
+        schemas: Arrow schema of each table.
+        probs: Quantile probabilities to keep.
+
+    Returns:
+        ``table.column`` -> its distribution.
+    """
+    return {
+        f"{t}.{field.name}": Distribution.of(frames[t].floats(field.name), probs)
+        for t in TABLES
+        for field in schemas[t]
+        if kind(field.type) in NUMERIC and field.name not in ID_COLUMNS
+    }
 
 
 def learn_from_frames(
@@ -405,6 +215,7 @@ def learn_from_frames(
             name: Histogram(**dict(zip(HISTOGRAM, histogram(frames[t], c), strict=True)))
             for name, (t, c) in DRIFT_COLUMNS.items()
         },
+        ranges=numeric_ranges(frames, schemas, q),
         cadence=_cadence(frames),
     )
 

@@ -8,63 +8,46 @@ truth.
 
 - technical: ``schema:<table>`` (each file's schema against the baseline's),
   ``completeness:<table>.<column>``, ``domain:<table>.<column>``, ``format:<table>.<column>``,
-  ``uniqueness:<table>.<key>``, ``replays:<table>``, ``references:<table>``;
-- business: ``min_age``, ``status_domain``, ``limit_share_of_income``, ``accounts_approved``;
+  ``uniqueness:<table>.<key>``, ``replays:<table>``, ``references:<table>``,
+  ``range:<table>.<column>`` (:mod:`~dtg_assets.gatekeeper.ranges`);
+- business (:mod:`~dtg_assets.gatekeeper.business`): ``min_age``, ``status_domain``,
+  ``limit_share_of_income``, ``accounts_approved``;
 - freshness: ``ingestion_lag:<table>``, ``event_time:<table>`` (and ``cadence``, which
   :func:`~dtg_assets.gatekeeper.findings.detect_batches` runs over a day's batch ids);
-- statistical: ``volume``, ``short_sessions``, ``conversion_rate``, ``approval_rate``,
-  ``transaction_rate``, ``amount_to_limit``, ``distribution:<table>.<column>``.
+- statistical (:mod:`~dtg_assets.gatekeeper.statistical`): ``volume``, ``short_sessions``,
+  ``conversion_rate``, ``approval_rate``, ``transaction_rate``, ``amount_to_limit``,
+  ``distribution:<table>.<column>``.
 
-The structural ones live in :mod:`~dtg_assets.gatekeeper.structural`. A value that did not
+The structural ones live in :mod:`~dtg_assets.gatekeeper.structural`. Every threshold is the
+baseline's (a rate, domain, range or distribution learned from this history) plus a rule's
+generic margin. A value that did not
 arrive usable (its file dropped or retyped the column) is out of every detector's scope.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dtg_assets.gatekeeper import structural
-from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile, Distribution
+from dtg_assets.gatekeeper import business, ranges, statistical, structural
+from dtg_assets.gatekeeper.baseline import Baseline, ColumnProfile
+from dtg_assets.gatekeeper.detector import Detector, make
 from dtg_assets.gatekeeper.drift import SCHEMA_COLUMN, Drift, compare, kinds_of
 from dtg_assets.gatekeeper.frames import Frames
 from dtg_assets.gatekeeper.profile import has_shape, unseen_rate
 from dtg_assets.gatekeeper.rows import TableRows, bools, last_available, median
-from dtg_assets.gatekeeper.rules import CountRule, FenceRule, Rules
+from dtg_assets.gatekeeper.rules import CountRule, Rules
 from dtg_assets.gatekeeper.structural import clock_shifts
 from dtg_assets.gatekeeper.structure import DRIFT_COLUMNS
-from dtg_assets.gatekeeper.verdicts import Finding, Target, bound_test, count_tests, rate_test
+from dtg_assets.gatekeeper.verdicts import Finding, bound_test, count_tests
 from dtg_assets.simulation.schemas import PRIMARY_KEY, TABLES
 
-Check = Callable[[Frames, Mapping[str, pa.Schema]], list[Finding]]
-
-
-@dataclass(frozen=True)
-class Detector:
-    """A named rule applied to every batch of some prepared landing rows.
-
-    Attributes:
-        target: Name, family, table and metric of the rule.
-        check: The prepared rows and the tables' schemas -> one finding per batch, in the
-            order of ``Frames.batches`` (vectorised over the batches, not run per batch).
-    """
-
-    target: Target
-    check: Check
-
-    @property
-    def name(self) -> str:
-        """The detector's name, e.g. ``completeness:visitor_events.campaign_id``."""
-        return self.target.detector
-
-
-def _detector(name: str, family: str, table: str, metric: str, check: Check) -> Detector:
-    return Detector(Target(name, family, table, metric), check)
+# The factory the structural detectors are handed (they cannot import this module).
+_detector = make
 
 
 # -- technical -------------------------------------------------------------------------------
@@ -177,82 +160,6 @@ def _uniqueness(b: Baseline, table: str, rule: CountRule) -> Detector:
     return d
 
 
-# -- business --------------------------------------------------------------------------------
-def _min_age(b: Baseline, rules: Rules) -> Detector:
-    rule, dist = rules.min_age, b.applicant_age
-    base = (round(dist.fraction_below(rule.minimum_age) * dist.count), dist.count)
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        apps = f["applications"]
-        bad = _less(apps.floats("applicant_age"), rule.minimum_age)
-        return count_tests(
-            d.target, f.batches, apps, bad, "app_id", base, rule.z, rule.min_count,
-            record_threshold=rule.minimum_age, detail=f"applicant_age < {rule.minimum_age}",
-        )  # fmt: skip
-
-    d = _detector("min_age", "business", "applications", "under_age_rate", check)
-    return d
-
-
-def _status_domain(b: Baseline, rules: Rules) -> Detector:
-    rule = rules.status_domain
-    history = b.tables["applications"].columns["application_status"]
-    valid = set(rule.valid_statuses or history.domain or ())
-    invalid = sum(c for v, c in (history.domain or {}).items() if v not in valid)
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        apps = f["applications"]
-        bad = ~apps.isin("application_status", sorted(valid))
-        return count_tests(
-            d.target, f.batches, apps, bad, "app_id", (invalid, history.rows), rule.z,
-            rule.min_count, detail=f"application_status not in {sorted(valid)}",
-        )  # fmt: skip
-
-    d = _detector("status_domain", "business", "applications", "invalid_status_rate", check)
-    return d
-
-
-def _fence(
-    name: str,
-    family: str,
-    table: str,
-    column: str,
-    key: str,
-    dist: Distribution,
-    rule: FenceRule,
-    what: str,
-) -> Detector:
-    fence = dist.upper_fence(rule.upper_quantile, rule.fence_k, rule.spread_floor)
-    base = (round(dist.fraction_above(fence) * dist.count), dist.count)
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        rows = f[table]
-        values = rows.floats(column)
-        with np.errstate(invalid="ignore"):
-            bad = values > fence
-        return count_tests(
-            d.target, f.batches, rows, bad, key, base, rule.z, rule.min_count,
-            record_threshold=fence, detail=f"{what} > {fence:.4g}", scope=~np.isnan(values),
-        )  # fmt: skip
-
-    d = _detector(name, family, table, f"{name}_outlier_rate", check)
-    return d
-
-
-def _accounts_approved(b: Baseline, rule: CountRule) -> Detector:
-    base = (b.unapproved_accounts.successes, b.unapproved_accounts.trials)
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        acc = f["accounts"]
-        return count_tests(
-            d.target, f.batches, acc, ~acc.derived["_approved"], "account_id", base, rule.z,
-            rule.min_count, detail="account without an approved application in its batch",
-        )  # fmt: skip
-
-    d = _detector("accounts_approved", "business", "accounts", "unapproved_account_rate", check)
-    return d
-
-
 # -- freshness -------------------------------------------------------------------------------
 def _ingestion_lag(b: Baseline, table: str, rules: Rules) -> Detector:
     rule, dist = rules.ingestion_lag, b.tables[table].ingestion_lag_seconds
@@ -280,71 +187,6 @@ def _ingestion_lag(b: Baseline, table: str, rules: Rules) -> Detector:
 
     d = _detector(f"ingestion_lag:{table}", "freshness", table, "median_lag_seconds", check)
     return d
-
-
-# -- statistical -----------------------------------------------------------------------------
-def _volume(b: Baseline, rules: Rules) -> Detector:
-    rule, dist = rules.volume, b.visitors_per_batch
-    median_ = dist.median or 0.0
-    half = max(rule.z * dist.robust_sd, rule.z * math.sqrt(median_), rule.tolerance * median_)
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        vis = f["visitor_events"]
-        return [
-            bound_test(
-                d.target, batch, float(n), median_, median_ - half, median_ + half, int(n),
-                lambda i=i: last_available(i, vis), detail="visitors in the batch",
-            )
-            for i, (batch, n) in enumerate(zip(f.batches, vis.sizes, strict=True))
-        ]  # fmt: skip
-
-    d = _detector("volume", "statistical", "visitor_events", "visitors", check)
-    return d
-
-
-def _short_sessions(b: Baseline, rule: CountRule) -> Detector:
-    cut, base = b.config.short_session_seconds, b.short_sessions
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        vis = f["visitor_events"]
-        bad = _less(vis.floats("session_duration"), cut)
-        return count_tests(
-            d.target, f.batches, vis, bad, "visitor_id", (base.successes, base.trials), rule.z,
-            rule.min_count, record_threshold=cut, detail=f"session_duration < {cut:g} s",
-        )  # fmt: skip
-
-    d = _detector("short_sessions", "statistical", "visitor_events", "short_session_rate", check)
-    return d
-
-
-def _rate(name: str, table: str, b: Baseline, rules: Rules) -> Detector:
-    rate, rule = getattr(b, name.removesuffix("_rate")), getattr(rules, name)
-
-    def check(f: Frames, _: Mapping[str, pa.Schema]) -> list[Finding]:
-        vis, apps, acc = f["visitor_events"], f["applications"], f["accounts"]
-        if name == "conversion_rate":
-            ks, ns, seen = apps.sizes, vis.sizes, (vis, apps)
-        elif name == "approval_rate":
-            ks = apps.count(apps.equals("application_status", "approved"))
-            ns, seen = apps.sizes, (apps,)
-        else:
-            ks, ns, seen = acc.count(acc.derived["_transacts"]), acc.sizes, (acc, f["transactions"])
-        return [
-            rate_test(
-                d.target, batch, int(k), int(n), (rate.successes, rate.trials), rule.z,
-                lambda i=i: last_available(i, *seen),
-                detail=f"{name.replace('_', ' ')} vs {rate.rate:.4f} in history",
-            )
-            for i, (batch, k, n) in enumerate(zip(f.batches, ks, ns, strict=True))
-        ]  # fmt: skip
-
-    d = _detector(name, "statistical", table, name, check)
-    return d
-
-
-def _less(values: np.ndarray, cut: float) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return values < cut
 
 
 def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Detector]:
@@ -375,37 +217,40 @@ def build_detectors(baseline: Baseline, rules: Rules | None = None) -> list[Dete
             out.append(structural.replays(b, t, r.replays, _detector))
         if r.references.enabled and t in structural.PARENT:
             out.append(structural.references(b, t, r.references, _detector))
+    if r.range.enabled:
+        out += ranges.value_ranges(b, r.range)
     if r.min_age.enabled:
-        out.append(_min_age(b, r))
+        out.append(business.min_age(b, r))
     if r.status_domain.enabled:
-        out.append(_status_domain(b, r))
+        out.append(business.status_domain(b, r))
     if r.limit_share_of_income.enabled:
         out.append(
-            _fence("limit_share_of_income", "business", "applications", "_limit_share", "app_id",
-                   b.limit_share_of_income, r.limit_share_of_income,
-                   "req_credit_limit / annual_income")
+            business.fence("limit_share_of_income", "business", "applications", "_limit_share",
+                           "app_id", b.limit_share_of_income, r.limit_share_of_income,
+                           "req_credit_limit / annual_income")
         )  # fmt: skip
     if r.accounts_approved.enabled:
-        out.append(_accounts_approved(b, r.accounts_approved))
+        out.append(business.accounts_approved(b, r.accounts_approved))
     if r.ingestion_lag.enabled:
         out += [_ingestion_lag(b, t, r) for t in r.ingestion_lag.tables]
     if r.event_time.enabled:
         out += [structural.event_time(b, t, r.event_time, _detector) for t in TABLES]
     if r.volume.enabled:
-        out.append(_volume(b, r))
+        out.append(statistical.volume(b, r))
     if r.short_sessions.enabled:
-        out.append(_short_sessions(b, r.short_sessions))
+        out.append(statistical.short_sessions(b, r.short_sessions))
     for name, table in (
         ("conversion_rate", "applications"),
         ("approval_rate", "applications"),
         ("transaction_rate", "accounts"),
     ):
         if getattr(r, name).enabled:
-            out.append(_rate(name, table, b, r))
+            out.append(statistical.rate(name, table, b, r))
     if r.amount_to_limit.enabled:
         out.append(
-            _fence("amount_to_limit", "statistical", "transactions", "_amount_to_limit", "txn_id",
-                   b.amount_to_limit, r.amount_to_limit, "amount / approved_limit")
+            business.fence("amount_to_limit", "statistical", "transactions", "_amount_to_limit",
+                           "txn_id", b.amount_to_limit, r.amount_to_limit,
+                           "amount / approved_limit")
         )  # fmt: skip
     if r.distribution.enabled:
         names = [n for n in DRIFT_COLUMNS if n in b.histograms]

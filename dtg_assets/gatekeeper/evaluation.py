@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
 
+from dtg_assets.gatekeeper import visibility
 from dtg_assets.gatekeeper.flags import from_findings
 from dtg_assets.gatekeeper.frames import read_local
 from dtg_assets.gatekeeper.report import Evaluation
@@ -82,6 +83,7 @@ def evaluate(
     targets: Mapping[str, tuple[str, ...]] | None = None,
     record_targets: Mapping[str, RecordTarget] | None = None,
     landed: Mapping[str, dt.datetime] | None = None,
+    invisible: pa.Table | None = None,
 ) -> Evaluation:
     """Score the gatekeeper's findings: convert them to the findings format and score that.
 
@@ -92,6 +94,8 @@ def evaluate(
         targets: Anomaly type -> patterns of the detectors meant for it (the gatekeeper's).
         record_targets: Record-level anomaly types to score (the gatekeeper's).
         landed: Batch id -> landing time, for the measured delay (none when omitted).
+        invisible: Labelled records no learned range tells from normal ones
+            (:func:`~dtg_assets.gatekeeper.visibility.assess`): scored apart as invisible.
 
     Returns:
         The evaluation.
@@ -100,4 +104,6 @@ def evaluate(
         DEFAULT_TARGETS if targets is None else targets,
         RECORD_TARGETS if record_targets is None else record_targets,
     )
-    return score_flags(from_findings(findings), labels, manifest, landed, chosen)
+    visible = visibility.split(labels, invisible)
+    scored = score_flags(from_findings(findings), visible, manifest, landed, chosen)
+    return visibility.annotate(scored, invisible)

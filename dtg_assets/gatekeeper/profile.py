@@ -1,9 +1,10 @@
 """Profiling helpers: type kinds, string shapes and the unseen-value rate of a domain.
 
-Shared by the baseline (which profiles history) and the technical detectors (which compare a
-batch against it). A string column with few distinct values gets a *domain* (value -> count);
-one with many (campaign ids, city names) gets a *shape* domain instead, where each run of
-upper-case letters, lower-case letters or digits collapses to ``A``, ``a`` or ``9``
+Shared by the baseline (which profiles history: :func:`column_profile`, :func:`table_profile`)
+and the technical detectors (which compare a batch against it). A string column with few
+distinct values gets a *domain* (value -> count); one with many (campaign ids, city names)
+gets a *shape* domain instead, where each run of upper-case letters, lower-case letters or
+digits collapses to ``A``, ``a`` or ``9``
 (``ARTICLE482`` -> ``A9``). Identifier columns (UUIDs) and lineage columns get neither: their
 values are unique by design and checked by the uniqueness detector.
 
@@ -21,10 +22,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dtg_assets.gatekeeper.rows import TableRows
+from dtg_assets.gatekeeper.structure import replayed
+from dtg_assets.gatekeeper.summaries import (
+    BaselineConfig,
+    ColumnProfile,
+    Distribution,
+    TableProfile,
+)
 from dtg_assets.simulation.schemas import PRIMARY_KEY
 
 ID_COLUMNS = frozenset(PRIMARY_KEY.values())
 LINEAGE_COLUMNS = frozenset({"batch_id", "ingested_at"})
+# Kinds whose values have a range (and get a range detector).
+NUMERIC = frozenset({"integer", "float"})
 _RUNS = {"A": "[A-Z]+", "a": "[a-z]+", "9": "[0-9]+"}
 # Shapes found one probe at a time before the rest are shaped wholesale.
 _PROBES = 16
@@ -154,3 +165,94 @@ def unseen_rate(rows: int, values: int, singletons: int, support: int) -> tuple[
     if rows and singletons == 0 and rows >= support * max(values, 1):
         return 0, rows
     return singletons + 1, rows + 1
+
+
+def _ranked(names: list[str], counts: np.ndarray) -> dict[str, int]:
+    """Value -> count, most frequent first, ties in order of first appearance (as pandas)."""
+    order = np.argsort(-counts, kind="stable")
+    return {str(names[i]): int(counts[i]) for i in order}
+
+
+def _distinct_counts(values: pa.ChunkedArray) -> np.ndarray:
+    """How often each distinct present value occurs (NaN is missing; -0.0 equals 0.0)."""
+    t = values.type
+    if pa.types.is_floating(t) or (pa.types.is_integer(t) and values.null_count):
+        # As pandas counts them: integers with nulls become floats.
+        x = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.unique(x[~np.isnan(x)], return_counts=True)[1]
+    counted = pc.value_counts(values)
+    return counted.field("counts").filter(counted.field("values").is_valid()).to_numpy()
+
+
+def column_profile(
+    values: pa.ChunkedArray, column: str, dtype: pa.DataType, config: BaselineConfig
+) -> ColumnProfile:
+    """Profile one column: type kind, nulls, and a value or shape domain for strings.
+
+    Args:
+        values: The column's history.
+        column: Its name.
+        dtype: Its Arrow type.
+        config: Baseline definitions (domain size limit).
+
+    Returns:
+        The profile.
+    """
+    k = kind(dtype)
+    domain = shape_domain = None
+    shape_singletons = 0
+    if k == "string" and column not in ID_COLUMNS | LINEAGE_COLUMNS:
+        counted = pc.value_counts(values)
+        present = counted.field("values").is_valid()
+        distinct_values = counted.field("values").filter(present)
+        counts = counted.field("counts").filter(present).to_numpy()
+        if len(counts) <= config.max_domain_values:
+            domain = _ranked(distinct_values.to_pylist(), counts)
+        else:
+            shapes, per_shape = shape_counts(distinct_values, counts)
+            shape_domain = _ranked(shapes, per_shape)
+            shape_singletons = int((per_shape == 1).sum())
+    else:
+        counts = _distinct_counts(values)
+    return ColumnProfile(
+        kind=k,
+        rows=len(values),
+        nulls=int(pc.sum(pc.is_null(values, nan_is_null=True)).as_py() or 0),
+        distinct=len(counts),
+        singletons=int((counts == 1).sum()),
+        domain=domain,
+        shapes=shape_domain,
+        shape_singletons=shape_singletons,
+    )
+
+
+def table_profile(
+    rows: TableRows, table: str, schema: pa.Schema, config: BaselineConfig
+) -> TableProfile:
+    """Profile one landing table (its schema columns; derived columns are skipped).
+
+    Args:
+        rows: The prepared history of the table.
+        table: Its name.
+        schema: The Arrow schema it was read with.
+        config: Baseline definitions.
+
+    Returns:
+        The profile.
+    """
+    key = rows.column(PRIMARY_KEY[table]).combine_chunks()
+    distinct_keys = len(pc.dictionary_encode(key, null_encoding="encode").dictionary)
+    offsets = rows.derived.get("_offset_s")
+    return TableProfile(
+        rows=len(rows),
+        columns={
+            f.name: column_profile(rows.column(f.name), f.name, f.type, config) for f in schema
+        },
+        duplicate_keys=len(rows) - distinct_keys,
+        ingestion_lag_seconds=Distribution.of(rows.floats("_lag_s"), config.quantile_probs),
+        replayed_keys=int(replayed(rows, PRIMARY_KEY[table], None).sum()),
+        orphans=int(rows.derived["_orphan"].sum()) if "_orphan" in rows.derived else 0,
+        parent_offset_seconds=(
+            Distribution.of(offsets, config.quantile_probs) if offsets is not None else None
+        ),
+    )

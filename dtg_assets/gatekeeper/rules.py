@@ -44,8 +44,26 @@ class FenceRule(CountRule):
     spread_floor: float = Field(0.1, ge=0)
 
 
-class MinAgeRule(CountRule):
-    """Applicants younger than ``minimum_age``."""
+class RangeRule(CountRule):
+    """Values outside the range history makes normal for their column.
+
+    The range is history's extremes, each pushed out by ``k`` times the width of its outer
+    ``tail`` (at least ``tail_records`` values of history;
+    :meth:`~dtg_assets.gatekeeper.summaries.Distribution.learned_range`): tight beyond a
+    bounded column, wide beyond a long-tailed one or a short history, whatever the scale.
+    """
+
+    tail: float = Field(0.01, gt=0, lt=0.5)
+    tail_records: int = Field(10, ge=0)
+    k: float = Field(3.0, ge=0)
+
+
+class MinAgeRule(RangeRule):
+    """Applicants younger than ``minimum_age`` *and* younger than history's range of ages.
+
+    The legal minimum alone would make every normal applicant under it a finding in a funnel
+    whose applicants start younger; below both, a record is one history never showed.
+    """
 
     minimum_age: int = Field(18, ge=0)
 
@@ -138,6 +156,7 @@ class Rules(BaseModel):
     uniqueness: CountRule = CountRule()
     replays: CountRule = CountRule()
     references: CountRule = CountRule()
+    range: RangeRule = RangeRule()
     # business data quality
     min_age: MinAgeRule = MinAgeRule()
     status_domain: StatusRule = StatusRule()

@@ -17,16 +17,19 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
+from dtg_assets.gatekeeper import visibility
 from dtg_assets.gatekeeper.evaluation import load_ground_truth
 from dtg_assets.gatekeeper.flagfile import validate_table
 from dtg_assets.gatekeeper.flags import from_findings
 from dtg_assets.gatekeeper.report import Evaluation
+from dtg_assets.gatekeeper.rules import Rules
 from dtg_assets.gatekeeper.scoring import score_flags
+from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.gatekeeper.targets import ANY_DETECTOR, GATEKEEPER_TARGETS, Targets
 from dtg_assets.simulation import layout
 from dtg_assets.simulation.landing import LandingZone
 
-__all__ = ["Evaluation", "landed_at", "manifest_days", "score"]
+__all__ = ["Evaluation", "invisible_records", "landed_at", "manifest_days", "score"]
 
 
 def manifest_days(zone: LandingZone) -> list[tuple[dt.date, str]]:
@@ -104,11 +107,39 @@ def landed_at(zone: LandingZone, window: str, day: dt.date) -> dict[str, dt.date
     return out
 
 
+def invisible_records(
+    zone: LandingZone, days: Iterable[tuple[dt.date, str]], rules: Rules | None = None
+) -> pa.Table | None:
+    """The labelled records the data root's learned baseline cannot tell from normal ones.
+
+    Invisibility is a property of the data, not of a detector: a record inside every range
+    history showed is indistinguishable from a normal one to any detector that learned from
+    the same history, so it is reported apart rather than scored as a miss.
+
+    Args:
+        zone: The data root.
+        days: ``(day, window)`` pairs to assess.
+        rules: The gatekeeper's detector configuration (its defaults when None).
+
+    Returns:
+        ``INVISIBLE_SCHEMA`` rows, or None when the data root has no gatekeeper baseline
+        (then every record counts).
+    """
+    try:
+        baseline = GatekeeperStore(zone).read_baseline()
+    except FileNotFoundError:
+        return None
+    pairs = list(days)
+    labels, _ = load_ground_truth(zone, pairs)
+    return visibility.assess_days(zone, pairs, baseline, labels, rules).invisible
+
+
 def score(
     zone: LandingZone,
     findings: pa.Table,
     days: Iterable[tuple[dt.date, str]] | None = None,
     targets: Targets | None = None,
+    invisible: pa.Table | None = None,
 ) -> Evaluation:
     """Score findings against the ground truth of a data root.
 
@@ -119,6 +150,9 @@ def score(
         days: ``(day, window)`` pairs to score; every manifest of the data root when None.
         targets: Which detectors count for which anomaly type; when None, the gatekeeper's
             attribution for its own findings table, any detector for every type otherwise.
+        invisible: Labelled records no learned range tells from normal ones
+            (:func:`invisible_records`): reported apart as invisible rather than scored as
+            misses; every record counts when None.
 
     Returns:
         The evaluation; flags on batch ids outside the scored manifests are counted in its
@@ -137,4 +171,5 @@ def score(
     landed = {}
     for day, window in pairs:
         landed.update(landed_at(zone, window, day))
-    return score_flags(flags, labels, manifest, landed, targets)
+    scored = score_flags(flags, visibility.split(labels, invisible), manifest, landed, targets)
+    return visibility.annotate(scored, invisible)

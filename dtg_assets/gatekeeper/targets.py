@@ -29,10 +29,16 @@ ALL_TYPES: tuple[str, ...] = (*dict.fromkeys((*ANOMALY_TYPES, *STRUCTURAL_TYPES)
 # Anomaly type -> detector-name patterns built to catch it (for attribution, not for recall).
 DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
     "null_burst": ("completeness:*",),
-    "age_error": ("min_age", "status_domain", "domain:applications.application_status"),
+    "age_error": (
+        "min_age",
+        "range:applications.applicant_age",
+        "status_domain",
+        "domain:applications.application_status",
+    ),
     "traffic_spike": ("short_sessions", "volume"),
-    "fraud_spike": ("amount_to_limit",),
-    "limit_spike": ("limit_share_of_income",),
+    # A ratio and its column each show what the other may hide (see gatekeeper.ranges).
+    "fraud_spike": ("amount_to_limit", "range:transactions.amount"),
+    "limit_spike": ("limit_share_of_income", "range:applications.req_credit_limit"),
     "stale_data": ("ingestion_lag:*",),
     "conversion_drop": ("conversion_rate",),
     "schema_drift": ("schema:*",),
@@ -69,13 +75,16 @@ class RecordTarget:
 
 RECORD_TARGETS: dict[str, RecordTarget] = {
     "under_age_applications": RecordTarget(
-        "age_error", "applications", "applicant_age", ("min_age",)
+        "age_error",
+        "applications",
+        "applicant_age",
+        ("min_age", "range:applications.applicant_age"),
     ),
     "limit_spikes": RecordTarget(
-        "limit_spike", "applications", "req_credit_limit", ("limit_share_of_income",)
+        "limit_spike", "applications", "req_credit_limit", DEFAULT_TARGETS["limit_spike"]
     ),
     "fraud_transactions": RecordTarget(
-        "fraud_spike", "transactions", "amount", ("amount_to_limit",)
+        "fraud_spike", "transactions", "amount", DEFAULT_TARGETS["fraud_spike"]
     ),
     "null_campaigns": RecordTarget(
         "null_burst", "visitor_events", "campaign_id", ("completeness:visitor_events.campaign_id",)
