@@ -30,7 +30,7 @@ from dtg_assets.gatekeeper.evaluation import evaluate, load_ground_truth
 from dtg_assets.gatekeeper.findings import flagged
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.partitions import historical_partitions
-from dtg_assets.resources import GatekeeperResource, SimulationResource
+from dtg_assets.resources import AnomalyScheduleResource, GatekeeperResource, SimulationResource
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, plan_day
@@ -51,7 +51,11 @@ def landed(tmp_path_factory) -> tuple[str, ScenarioConfig]:
 
 
 def _resources(root: str) -> dict:
-    return {"simulation": SimulationResource(data_root=root), "gatekeeper": GatekeeperResource()}
+    return {
+        "simulation": SimulationResource(data_root=root),
+        "anomaly_schedule": AnomalyScheduleResource(),
+        "gatekeeper": GatekeeperResource(),
+    }
 
 
 @pytest.fixture(scope="module")
