@@ -4,8 +4,8 @@ Today's live partition exists while its batches arrive (the live arrival sensor 
 the newest partition is no longer the day to complete: each tick at 01:00 UTC requests the
 partition of the day before its scheduled time, if that is a live day. Its run lands whatever
 batches of that day are still missing (none if the sensor kept up; batches already landed are
-left untouched), runs every check on the whole day, and records findings for the batches that
-had none (those recorded as the batches arrived keep their time).
+left untouched), runs every check on the whole day, and finds the whole day again: a finding
+recorded as its batch arrived, with the same verdict, keeps the time it was first recorded.
 """
 
 import datetime as dt
@@ -36,4 +36,8 @@ def live_daily_schedule(context: dg.ScheduleEvaluationContext):
     day = tick.astimezone(dt.UTC).date() - dt.timedelta(days=1)
     if day < live_start_date():
         return dg.SkipReason(f"{day} is before the live window (from {live_start_date()})")
-    return dg.RunRequest(run_key=f"live-daily-{day.isoformat()}", partition_key=day.isoformat())
+    return dg.RunRequest(
+        run_key=f"live-daily-{day.isoformat()}",
+        partition_key=day.isoformat(),
+        job_name=live_job.name,
+    )
