@@ -12,6 +12,7 @@ from dtg_assets.simulation.generate import spiked_visitors
 from dtg_assets.simulation.plan import (
     Window,
     batch_prefix,
+    due_batches,
     plan_day,
     scaled,
     scenario_days,
@@ -181,3 +182,21 @@ def test_a_live_day_whose_events_would_pass_9999_is_refused():
         plan_day(config, dt.date(9999, 12, 26), Window.LIVE)
     with pytest.raises(ValueError, match=r"day 9999-12-31: "):
         plan_day(config, dt.date(9999, 12, 31), Window.LIVE)
+
+
+def test_due_batches_are_those_whose_landing_time_has_passed(config: ScenarioConfig):
+    day = config.live_start
+    plans = plan_day(config, day)
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=UTC)
+    assert due_batches(config, day, midnight + dt.timedelta(seconds=99)) == []
+    assert due_batches(config, day, midnight + dt.timedelta(seconds=100)) == plans[:1]
+    # 15:01:40 is batch 5's landing time exactly; a microsecond before it is not.
+    at = midnight + dt.timedelta(hours=15, seconds=100)
+    assert due_batches(config, day, at) == plans[:6]
+    assert due_batches(config, day, at - dt.timedelta(microseconds=1)) == plans[:5]
+    # Any timezone: the same instant.
+    assert due_batches(config, day, at.astimezone(dt.timezone(dt.timedelta(hours=-5)))) == plans[:6]
+    assert due_batches(config, day, midnight + dt.timedelta(days=2)) == plans
+    assert due_batches(config, START, midnight) == plan_day(config, START)  # history: landed
+    with pytest.raises(ValueError, match="has no timezone"):
+        due_batches(config, day, dt.datetime(2026, 11, 20, 12))

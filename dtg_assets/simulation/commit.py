@@ -11,7 +11,9 @@ failure (full disk, unreachable or hanging object store) leaves it as one
 the original one.
 
 Every writer holds a :class:`WriterLock` while its temporaries exist, so a writer cleaning up
-temporaries left by a killed one (:func:`temp_in_use`) never deletes those of a live one.
+temporaries left by a killed one (:func:`temp_in_use`) never deletes those of a live one, and
+the batch writers of one day take its :class:`DayLock` in turn, since each rewrites the day's
+manifest from the one before.
 """
 
 from __future__ import annotations
@@ -69,6 +71,54 @@ class WriterLock:
                 os.remove(self.path)
             os.close(self._fd)
             self._fd = None
+
+
+class DayLock:
+    """Serialises the batch writers of one day: an exclusive, blocking ``flock``.
+
+    Committing a batch rewrites the day's manifest, commit record and labels file from what is
+    committed, so two batch writers of one day must not interleave. The lock file is
+    ``<lock_dir>/<day stem>.day.lock``, deleted on release; a writer that locked a file deleted
+    meanwhile by the previous holder locks the new one instead. The kernel drops the lock of a
+    killed writer. On an object store it does nothing: one batch writer per day at a time there.
+
+    Args:
+        local: Whether the data root is on local disk.
+        lock_dir: Directory of the lock files.
+        name: The day's stem (``live-20261120``).
+    """
+
+    def __init__(self, local: bool, lock_dir: str, name: str) -> None:
+        self.path = f"{lock_dir}/{name}.day.lock"
+        self._fd: int | None = None
+        if not local or fcntl is None:
+            return
+        os.makedirs(lock_dir, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                self._fd = fd
+                return
+            os.close(fd)  # the previous holder deleted it: lock the one there now
+
+    def release(self) -> None:
+        """Delete the lock file and drop the lock (idempotent)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DayLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def lock_held(path: str) -> bool:

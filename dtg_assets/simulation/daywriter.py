@@ -1,4 +1,4 @@
-"""Landing one day: generate its batches, stage every file, commit with the manifest last.
+"""Landing one day: at once (:func:`land_day`) or batch by batch (:func:`land_batches`).
 
 :func:`land_day` streams each batch's chunks into one Parquet file per (table, event date) and the
 day's labels into one file, all under temporary names of one
@@ -7,70 +7,71 @@ day's labels into one file, all under temporary names of one
 carries the token of the day's configuration (:mod:`~dtg_assets.simulation.layout`), and the record
 and the manifest list exactly the files of this write with their rows and bytes; after the commit,
 this day's files that the new manifest does not list (an earlier write under another configuration,
-a torn one) and temporaries of dead writers of this day are deleted. Files of bounded batches are
-encoded in memory and written by a background thread (local disk) or uploaded several at a time
-(object stores); bigger ones stream to the store chunk by chunk.
+a torn one) and temporaries of dead writers of this day are deleted. :func:`land_batches` commits
+each requested batch on its own, in arrival order (:mod:`~dtg_assets.simulation.batchwriter`): the
+day's manifest grows batch by batch, and once every batch has landed the day's files are byte for
+byte the ones :func:`land_day` writes. Both stage a batch the same way
+(:mod:`~dtg_assets.simulation.staging`).
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dtg_assets.simulation import layout
-from dtg_assets.simulation.commit import Commit, temp_in_use
+from dtg_assets.simulation.batchwriter import commit_batch
+from dtg_assets.simulation.commit import Commit
 from dtg_assets.simulation.config import ScenarioConfig
-from dtg_assets.simulation.generate import (
-    CHUNK_VISITORS,
-    US_PER_DAY,
-    BatchOutput,
-    iter_batch_chunks,
-    spiked_visitors,
-)
 from dtg_assets.simulation.layout import Window
-from dtg_assets.simulation.plan import BatchPlan, plan_day
+from dtg_assets.simulation.plan import plan_day
 from dtg_assets.simulation.reading import commit_record
-from dtg_assets.simulation.schemas import (
-    EVENT_TIME,
-    LABEL_SCHEMA,
-    MANIFEST_SCHEMA,
-    TABLES,
-    schema_text,
+from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLES
+from dtg_assets.simulation.staging import (
+    BUFFERED_VISITORS,
+    PREVIEW_ROWS,
+    DayFiles,
+    ProgressCallback,
+    Tally,
+    stage_batch,
+    stale_files,
 )
-from dtg_assets.simulation.sinks import BackgroundWriter, ParquetSink
 
 if TYPE_CHECKING:
     from dtg_assets.simulation.landing import LandingZone
 
-_EPOCH = dt.date(1970, 1, 1)
-# Files of batches up to this size are encoded in memory and written by a background thread;
-# bigger batches stream to the store chunk by chunk, so memory stays bounded at any scale.
-BUFFERED_VISITORS = 2 * CHUNK_VISITORS
-PREVIEW_ROWS = 5
-
-ProgressCallback = Callable[[BatchPlan, dict[str, int]], None]
+__all__ = [
+    "BUFFERED_VISITORS",
+    "PREVIEW_ROWS",
+    "DayResult",
+    "ProgressCallback",
+    "land_batches",
+    "land_day",
+]
 
 
 @dataclass
 class DayResult:
-    """What writing one day landed.
+    """What writing one day (or some of its batches) landed.
 
     Attributes:
         day: The UTC day.
         window: Its window.
-        manifest: One row per batch (``MANIFEST_SCHEMA``).
-        paths: Landing files written, per table.
+        manifest: The day's whole manifest after the write, one row per batch committed so far
+            (``MANIFEST_SCHEMA``).
+        paths: Landing files written by this write, per table.
         removed: Files of this day deleted: an earlier write's under another configuration,
             and temporaries of dead writers.
-        labels_by_anomaly: Label rows per anomaly type.
+        labels_by_anomaly: Label rows per anomaly type, of the batches this write landed.
         preview: First rows landed per table (for UI previews).
+        landed: Ids of the batches this write committed, in arrival order.
+        planned: How many batches the day's schedule plans.
+        complete: Whether every planned batch is in the manifest.
     """
 
     day: dt.date
@@ -80,120 +81,13 @@ class DayResult:
     removed: list[str] = field(default_factory=list)
     labels_by_anomaly: dict[str, int] = field(default_factory=dict)
     preview: dict[str, pa.Table] = field(default_factory=dict)
+    landed: list[str] = field(default_factory=list)
+    planned: int = 0
+    complete: bool = False
 
     def rows(self, table: str) -> int:
-        """Rows landed in one table by this day's batches (over all event dates)."""
+        """Rows landed in one table by the day's committed batches (over all event dates)."""
         return int(pc.sum(self.manifest.column(f"rows_{table}")).as_py() or 0)
-
-
-@dataclass
-class _OpenFile:
-    sink: ParquetSink
-    table: str
-    relative: str
-    rows: int = 0
-
-
-class _DayFiles:
-    """The open files of the batch being written, and what the closed ones hold."""
-
-    def __init__(self, zone: LandingZone, commit: Commit, token: str) -> None:
-        self.zone, self.commit, self.token = zone, commit, token
-        self.storage = zone.storage
-        self.open: dict[tuple[str, str], _OpenFile] = {}
-        self.background = BackgroundWriter.for_storage(self.storage)
-        self.landing_paths: dict[str, list[str]] = {t: [] for t in TABLES}
-        self.committed: list[dict] = []
-        commit.before_abort(self.discard)
-
-    def add(self, part: BatchOutput, buffered: bool) -> None:
-        """Append one chunk's rows to the open (table, event date) files of its batch."""
-        background = self.background if buffered else None
-        for table in TABLES:
-            data = part.tables[table]
-            if data.num_rows == 0:
-                continue
-            day_index = data.column(EVENT_TIME[table]).cast(pa.int64()).to_numpy() // US_PER_DAY
-            first, last = int(day_index.min()), int(day_index.max())
-            # Event dates span a few consecutive days at most: count them rather than sort.
-            if first == last:
-                days = np.array([first])
-            else:
-                days = first + np.flatnonzero(np.bincount(day_index - first))
-            for d in days:
-                date = (_EPOCH + dt.timedelta(days=int(d))).isoformat()
-                entry = self.open.get((table, date))
-                if entry is None:
-                    relative = layout.landing_file(table, date, part.plan.batch_id, self.token)
-                    # Registered before the file exists; a buffered file's directory is made
-                    # by the background thread.
-                    tmp = self.commit.stage(self.zone.path(relative), make_dir=background is None)
-                    # The rows' own schema: a schema_drift batch's files are written drifted.
-                    sink = self.storage.open_parquet(tmp, data.schema, background)
-                    entry = self.open[table, date] = _OpenFile(sink, table, relative)
-                rows = data if days.size == 1 else data.filter(day_index == d)
-                entry.sink.write(rows)
-                entry.rows += rows.num_rows
-
-    def close_batch(self) -> list[dict]:
-        """Finish the batch's files; return them as manifest ``files`` entries."""
-        files = []
-        for key in sorted(self.open):
-            entry = self.open[key]
-            size = entry.sink.close()
-            del self.open[key]
-            files.append(
-                {"path": entry.relative, "table": entry.table, "rows": entry.rows, "bytes": size,
-                 "schema": schema_text(entry.sink.schema)}
-            )  # fmt: skip
-            self.landing_paths[entry.table].append(self.zone.uri_of(self.zone.path(entry.relative)))
-        self.committed += files
-        return files
-
-    def wait(self) -> None:
-        """Block until the background writer has written everything; raise its failure."""
-        if self.background is not None:
-            self.background.wait()
-            self.background.close()
-
-    def discard(self) -> None:
-        """On abort: close the open files and drop the background writes not started."""
-        for entry in self.open.values():
-            entry.sink.discard()
-        self.open.clear()
-        if self.background is not None:
-            self.background.close(cancel=True)
-
-
-def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
-    counts = pc.value_counts(column)
-    return dict(
-        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
-    )
-
-
-def _manifest_row(
-    config: ScenarioConfig,
-    plan: BatchPlan,
-    counts: dict[str, int],
-    labelled: dict[str, int],
-    provenance: dict,
-) -> dict:
-    row = {
-        "batch_id": plan.batch_id,
-        "window": plan.window.value,
-        "day": plan.day,
-        "batch_index": plan.index,
-        "batch_start": plan.start,
-        "anomaly": plan.anomaly_label,
-        "anomalies": [k.value for k in plan.anomalies],
-        "planned_visitors": plan.visitors,
-        "seed": config.seed,
-    }
-    row.update({f"rows_{t}": counts[t] for t in TABLES})
-    row.update({f"labelled_{t}": labelled[t] for t in TABLES})
-    row.update(provenance)
-    return row
 
 
 def land_day(
@@ -225,40 +119,18 @@ def land_day(
     digest = layout.hash_of(recorded)
     token = layout.token_of(digest)
     labels_file = layout.labels_file(window, day, token)
-    by_anomaly: collections.Counter[str] = collections.Counter()
-    preview: dict[str, pa.Table] = {}
+    tally = Tally()
     manifest_rows = []
     doing = f"writing {window.value} day {day.isoformat()}"
     with Commit(zone.storage, zone.root, zone.uri, doing) as commit:
-        files = _DayFiles(zone, commit, token)
+        files = DayFiles(zone, commit, token)
         # Labels stream to their file chunk by chunk, so memory does not grow with the day.
         labels = zone.storage.open_parquet(commit.stage(zone.path(labels_file)), LABEL_SCHEMA)
         commit.before_abort(labels.discard)
+        provenance = {"config_hash": digest, "config": recorded, "labels_file": labels_file}
         for plan in plans:
-            counts = dict.fromkeys(TABLES, 0)
-            labelled = dict.fromkeys(TABLES, 0)
-            buffered = spiked_visitors(config, plan) <= BUFFERED_VISITORS
-            for part in iter_batch_chunks(config, plan):
-                files.add(part, buffered)
-                for t in TABLES:
-                    if t not in preview and part.tables[t].num_rows:
-                        # A copy: a slice would keep the whole chunk alive with the result.
-                        rows = min(PREVIEW_ROWS, part.tables[t].num_rows)
-                        preview[t] = part.tables[t].take(np.arange(rows))
-                    counts[t] += part.tables[t].num_rows
-                if part.labels.num_rows:
-                    labels.write(part.labels)
-                    for t, n in _value_counts(part.labels.column("table")).items():
-                        if t in labelled:  # not a missing batch's batch-level label
-                            labelled[t] += n
-                    by_anomaly.update(_value_counts(part.labels.column("anomaly")))
-            provenance = {
-                "config_hash": digest,
-                "config": recorded,
-                "labels_file": labels_file,
-                "files": files.close_batch(),
-            }
-            manifest_rows.append(_manifest_row(config, plan, counts, labelled, provenance))
+            row, counts = stage_batch(config, plan, files, labels, tally, provenance)
+            manifest_rows.append(row)
             if progress is not None:
                 progress(plan, counts)
         labels.close()
@@ -270,7 +142,7 @@ def land_day(
         marker = commit.stage(zone.path(layout.manifest_file(window, day)), make_dir)
         zone.storage.write_parquet(marker, manifest, files.background)
         # Listed while the background writer is still writing: the wait is shorter.
-        stale = _stale_files(zone, window, day, commit.own_paths)
+        stale = stale_files(zone, window, day, commit.own_paths)
         files.wait()
         removed = commit.commit(stale, markers=2)
     return DayResult(
@@ -279,35 +151,82 @@ def land_day(
         manifest=manifest,
         paths=files.landing_paths,
         removed=removed,
-        labels_by_anomaly=dict(sorted(by_anomaly.items())),
-        preview=preview,
+        labels_by_anomaly=dict(sorted(tally.by_anomaly.items())),
+        preview=tally.preview,
+        landed=[p.batch_id for p in plans],
+        planned=len(plans),
+        complete=True,
     )
 
 
-def _stale_files(zone: LandingZone, window: Window, day: dt.date, keep: set[str]) -> list[str]:
-    """This day's files no longer wanted once the new write commits: landing and labels files
-    not in it, and temporaries of dead writers (a live writer of the day keeps its own)."""
-    prefix, stem = layout.batch_prefix(window, day), layout.day_stem(window, day)
-    stale, temps = [], []
-    found = []
-    for table in TABLES:
-        # One listing per table for both kinds (a request or more on an object store).
-        found += zone.storage.find_in_subdirs(
-            zone.path(layout.landing_dir(table)), "date=", (prefix, f".{prefix}"), ""
-        )
-    # Labels files of this day under another configuration, and temporaries of every kind.
-    found += zone.storage.find_in_subdirs(
-        zone.path(layout.GROUND_TRUTH), "", (f"{stem}.", f".{stem}."), ""
-    )
-    found += zone.storage.list_files(zone.path(layout.COMMITS), f".{stem}.")
-    manifest = zone.path(layout.manifest_file(window, day))
-    for path in found:
-        if path in keep or path == manifest:
+def land_batches(
+    zone: LandingZone,
+    config: ScenarioConfig,
+    day: dt.date,
+    batches: Iterable[int] | None = None,
+    window: Window | str | None = None,
+    progress: ProgressCallback | None = None,
+    skip_landed: bool = False,
+) -> DayResult:
+    """Land some batches of one day, each committed atomically on its own, in arrival order.
+
+    Every other batch of the day stays as it is; afterwards the day's manifest and commit record
+    list every batch committed so far. Landing every batch this way gives the bytes of
+    :func:`land_day`; landing a batch again gives the same bytes again.
+
+    Args:
+        zone: The data root (already checked writable).
+        config: The scenario.
+        day: The UTC day.
+        batches: The batches' indexes in the day (``BatchPlan.index``); all when None.
+        window: The day's window; inferred from the scenario when None.
+        progress: Called after each batch is committed, with its plan and rows per table.
+        skip_landed: Leave batches already in the day's manifest under this configuration
+            untouched (not rewritten).
+
+    Returns:
+        What was landed; ``manifest`` is the day's whole manifest after the call.
+
+    Raises:
+        ValueError: If the day does not belong to the window, a batch index is not one of the
+            day's, or the day holds batches of another configuration and the write does not
+            start from its first batch.
+        StoreError: If the store fails (the batches committed before stay as they were).
+    """
+    plans = plan_day(config, day, window)
+    window = plans[0].window
+    if batches is None:
+        wanted = plans
+    else:
+        indexes = sorted(set(batches))
+        bad = [i for i in indexes if not 0 <= i < len(plans)]
+        if bad:
+            raise ValueError(
+                f"batch index {bad[0]} is not one of {window.value} day {day.isoformat()}'s "
+                f"batches: 0 to {len(plans) - 1}"
+            )
+        wanted = [plans[i] for i in indexes]
+    tally, staged, landed, removed = Tally(), [], [], []
+    for plan in wanted:
+        done = commit_batch(zone, config, plan, tally, staged, skip_landed)
+        if done is None:
             continue
-        name = path.rpartition("/")[2]
-        if layout.parse_temporary(name) is not None:
-            temps.append(path)
-        elif layout.parse_landing_name(name) is not None or name.startswith(f"{stem}."):
-            stale.append(path)
-    stale += [p for p in temps if not temp_in_use(zone.storage, p, zone.root)]
-    return sorted(stale)
+        landed.append(plan.batch_id)
+        removed += done[1]
+        if progress is not None:
+            row = next(r for r in done[0] if r["batch_id"] == plan.batch_id)
+            progress(plan, {t: row[f"rows_{t}"] for t in TABLES})
+    manifest = zone.read_manifest(window, day)
+    paths = {t: [p for s in staged for p in s.landing_paths[t]] for t in TABLES}
+    return DayResult(
+        day=day,
+        window=window,
+        manifest=manifest,
+        paths=paths,
+        removed=sorted(removed),
+        labels_by_anomaly=dict(sorted(tally.by_anomaly.items())),
+        preview=tally.preview,
+        landed=landed,
+        planned=len(plans),
+        complete=set(manifest.column("batch_id").to_pylist()) >= {p.batch_id for p in plans},
+    )

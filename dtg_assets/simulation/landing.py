@@ -1,12 +1,14 @@
 """The landing zone: atomic, idempotent, day-at-a-time Parquet on any fsspec filesystem.
 
-A :class:`LandingZone` is a data root (a local path or an fsspec URI such as ``memory://dtg``
-or ``s3://bucket/prefix``) laid out as :mod:`~dtg_assets.simulation.layout` describes. Writing a
-day (:meth:`LandingZone.write_day`, implemented by :mod:`~dtg_assets.simulation.daywriter`)
-stages every file under a hidden temporary name and commits the day's commit record and
-manifest last (:mod:`~dtg_assets.simulation.commit`); reading a day (:meth:`LandingZone.read_day`,
-:meth:`~LandingZone.day_files`) reads exactly the files its commit record lists, and its labels
-(:meth:`~LandingZone.read_labels`) the file its manifest lists
+A :class:`LandingZone` is a data root (a local path or an fsspec URI such as ``memory://dtg`` or
+``s3://bucket/prefix``) laid out as :mod:`~dtg_assets.simulation.layout` describes. Writing a day
+(:meth:`LandingZone.write_day`, implemented by :mod:`~dtg_assets.simulation.daywriter`) stages every
+file under a hidden temporary name and commits the day's commit record and manifest last
+(:mod:`~dtg_assets.simulation.commit`), and so does writing some of its batches
+(:meth:`LandingZone.write_batches`: each batch committed on its own, the day's manifest growing
+batch by batch, :meth:`LandingZone.landed_batches` naming what it holds); reading a day
+(:meth:`LandingZone.read_day`, :meth:`~LandingZone.day_files`) reads exactly the files its commit
+record lists, and its labels (:meth:`~LandingZone.read_labels`) the file its manifest lists
 (:mod:`~dtg_assets.simulation.reading`), so an uncommitted day reads as empty and a torn write
 beside a committed one is never read; :meth:`LandingZone.foreign_files` names every other file in
 the day's date folders, hidden names included. Object-store calls are bounded by a timeout
@@ -30,6 +32,7 @@ from dtg_assets.simulation.daywriter import (
     PREVIEW_ROWS,
     DayResult,
     ProgressCallback,
+    land_batches,
     land_day,
 )
 from dtg_assets.simulation.layout import Window
@@ -332,3 +335,49 @@ class LandingZone:
             One result per day.
         """
         return [self.write_day(config, d, w, progress) for d, w in days]
+
+    def write_batches(
+        self,
+        config: ScenarioConfig,
+        day: dt.date,
+        batches: Iterable[int] | None = None,
+        window: Window | str | None = None,
+        progress: ProgressCallback | None = None,
+        skip_landed: bool = False,
+    ) -> DayResult:
+        """Land some batches of one day, each committed on its own, in arrival order.
+
+        Args:
+            config: The scenario.
+            day: The UTC day.
+            batches: The batches' indexes in the day; all when None.
+            window: Its window; inferred from the scenario when None.
+            progress: Called after each batch is committed, with its plan and rows per table.
+            skip_landed: Leave batches already landed under this configuration untouched.
+
+        Returns:
+            What was landed (``manifest``: the day's whole manifest after the call).
+
+        Raises:
+            ValueError: If the day does not belong to the window, a batch index is not the
+                day's, or the day holds another configuration's batches and the write does
+                not start from its first batch.
+            DataRootError: If the data root cannot be written (nothing is generated), or
+                :class:`~dtg_assets.simulation.roots.StoreError` if the store fails part-way
+                (one line; the batches committed before stay as they were).
+        """
+        plan_day(config, day, window)  # a day outside the window fails before the preflight
+        self.preflight()
+        return land_batches(self, config, day, batches, window, progress, skip_landed)
+
+    def landed_batches(self, window: Window | str, day: dt.date) -> list[str]:
+        """Ids of the batches in one window's day's manifest, in batch order (none if the day
+        was never committed).
+
+        Raises:
+            ValueError: If the manifest is unreadable.
+        """
+        manifest = self.read_manifest(window, day)
+        order = manifest.column("batch_index").to_pylist()
+        ids = manifest.column("batch_id").to_pylist()
+        return [b for _, b in sorted(zip(order, ids, strict=True))]

@@ -22,6 +22,7 @@ __all__ = [
     "BatchPlan",
     "Window",
     "batch_prefix",
+    "due_batches",
     "plan_day",
     "previous_batch",
     "scaled",
@@ -202,3 +203,27 @@ def previous_batch(config: ScenarioConfig, plan: BatchPlan) -> BatchPlan | None:
     if plan.window is Window.LIVE and before >= config.live_start:
         return plan_day(config, before, Window.LIVE)[-1]
     return None
+
+
+def due_batches(
+    config: ScenarioConfig, day: dt.date, now: dt.datetime, window: Window | str | None = None
+) -> list[BatchPlan]:
+    """The batches of one day that should have landed by ``now``: those whose landing time
+    (:attr:`BatchPlan.ingested_at`, batch start + 100 s) is at or before it.
+
+    Args:
+        config: The scenario.
+        day: A UTC day.
+        now: The time asked about (timezone-aware).
+        window: The day's window; inferred from the day when None.
+
+    Returns:
+        The due batches in arrival order (all of them for a past day, none before the first
+        batch's landing time).
+
+    Raises:
+        ValueError: If ``now`` has no timezone, or as :func:`plan_day`.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now={now.isoformat()} has no timezone: give an aware UTC time")
+    return [p for p in plan_day(config, day, window) if p.ingested_at <= now]

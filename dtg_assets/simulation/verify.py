@@ -16,6 +16,7 @@ its table with a message naming it, instead of crashing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -119,8 +120,10 @@ def verify_day(
     day: dt.date,
     window: Window | str,
     checks: tuple[Check, ...] = CHECKS,
+    due: Iterable[int] | None = None,
 ) -> list[CheckOutcome]:
-    """Run checks (every one of ``CHECKS`` by default) on one landed day.
+    """Run checks (every one of ``CHECKS`` by default) on one landed day, or on what of it
+    should have landed by now.
 
     Args:
         zone: The data root.
@@ -130,18 +133,30 @@ def verify_day(
         day: The UTC day.
         window: Historical or live.
         checks: The checks to run.
+        due: Indexes of the batches that should have landed by now (a day still arriving,
+            see :func:`~dtg_assets.simulation.plan.due_batches`): the day is checked as the
+            batches up to the last one due or landed (they arrive in order), so a due batch
+            not landed fails ``all_scheduled_batches_present`` naming it. None: every planned
+            batch.
 
     Returns:
         One outcome per check, in the order of ``checks``.
     """
     window = Window(window)
     back = read_day(zone, window, day)
-    scenario, record = config_of_record(back.frames.get("batch_manifest"), config, window)
+    manifest = back.frames.get("batch_manifest")
+    scenario, record = config_of_record(manifest, config, window)
+    plans = plan_day(scenario, day, window)
+    if due is not None:
+        # Batches arrive in order: one landed means every batch before it is due too.
+        landed = manifest["batch_index"].tolist() if manifest is not None else []
+        last = max([*due, *landed], default=-1)
+        plans = [p for p in plans if p.index <= last]
     landed = LandedDay(
         day,
         back.frames,
         scenario,
-        plan_day(scenario, day, window),
+        plans,
         files=tuple(back.files),
         foreign=back.foreign,
         record=record,

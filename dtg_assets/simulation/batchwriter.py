@@ -1,0 +1,158 @@
+"""Committing one batch of a day on its own, beside the day's batches already committed.
+
+:func:`commit_batch` is the unit of live arrival: under the day's lock
+(:class:`~dtg_assets.simulation.commit.DayLock`) it reads what the day has committed (its
+manifest's rows, under the same configuration), stages the batch's landing files, rewrites the
+day's labels file (the committed batches' row groups copied as they are, the new batch's label
+chunks in batch order among them) and the day's commit record and manifest listing every batch so
+far, and commits them with the :class:`~dtg_assets.simulation.commit.Commit` protocol (hidden
+temporaries, commit record then manifest last). Row groups, file names and manifest rows are what
+the day-at-once writer produces, so a day landed batch by batch is byte for byte the day landed at
+once. The clean-up after the commit is scoped to the day's files that no committed batch lists:
+other batches of the day under the same configuration are never touched. A day committed under
+another configuration is replaced when the write starts from the day's first batch, and refused
+otherwise (a day mixing two configurations would check as neither).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dtg_assets.simulation import layout
+from dtg_assets.simulation.commit import Commit, DayLock
+from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.plan import BatchPlan
+from dtg_assets.simulation.reading import commit_record
+from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA
+from dtg_assets.simulation.staging import DayFiles, Tally, stage_batch, stale_files
+
+if TYPE_CHECKING:
+    from dtg_assets.simulation.landing import LandingZone
+
+
+def day_lock(zone: LandingZone, window: layout.Window, day: dt.date) -> DayLock:
+    """The lock every batch writer of one day holds while it reads and commits."""
+    return DayLock(zone.storage.local, zone.path(layout.LOCK_DIR), layout.day_stem(window, day))
+
+
+def committed_rows(zone: LandingZone, plan: BatchPlan, digest: str) -> list[dict]:
+    """The day's manifest rows a write of ``plan`` under configuration ``digest`` builds on.
+
+    Args:
+        zone: The data root.
+        plan: The batch about to be written.
+        digest: Its configuration hash.
+
+    Returns:
+        The committed rows in batch order (none if the day is not committed, or is committed
+        under another configuration and ``plan`` is the day's first batch: it starts the day
+        over).
+
+    Raises:
+        ValueError: If the manifest is unreadable, or the day is committed under another
+            configuration and ``plan`` is not its first batch.
+    """
+    manifest = zone.read_manifest(plan.window, plan.day)
+    if manifest.num_rows == 0:
+        return []
+    hashes = set(manifest.column("config_hash").to_pylist())
+    if hashes == {digest}:
+        return sorted(manifest.to_pylist(), key=lambda r: r["batch_index"])
+    if plan.index == 0:
+        return []
+    landed = ", ".join(manifest.column("batch_id").to_pylist())
+    raise ValueError(
+        f"cannot land batch {plan.batch_id}: {plan.window.value} day {plan.day.isoformat()} "
+        f"has batches landed under another configuration ({landed}); land the day again from "
+        "its first batch (or the whole day) to replace them"
+    )
+
+
+def _label_groups(zone: LandingZone, relative: str) -> tuple[pq.ParquetFile, list[str]]:
+    """The committed labels file and the batch of each of its row groups (one batch each)."""
+    path = zone.path(relative)
+    try:
+        data = zone.storage.read_bytes(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read {zone.uri_of(path)}: {exc}; land the day again") from None
+    labels = pq.ParquetFile(pa.BufferReader(data))
+    batches = []
+    for i in range(labels.num_row_groups):
+        ids = labels.read_row_group(i, columns=["batch_id"]).column(0).unique().to_pylist()
+        if len(ids) != 1:
+            raise ValueError(f"{zone.uri_of(path)}: a row group mixes batches {ids}")
+        batches.append(ids[0])
+    return labels, batches
+
+
+def commit_batch(
+    zone: LandingZone,
+    config: ScenarioConfig,
+    plan: BatchPlan,
+    tally: Tally,
+    files: list[DayFiles],
+    skip_landed: bool = False,
+) -> tuple[list[dict], list[str]] | None:
+    """Generate one batch and commit it with the day's labels, commit record and manifest.
+
+    Args:
+        zone: The data root (already checked writable).
+        config: The scenario.
+        plan: The batch.
+        tally: Updated with the batch's labels and first rows.
+        files: The batch's staged files are appended (their landing paths, for the result).
+        skip_landed: Leave the batch as it is if the day's manifest lists it already under
+            this configuration (nothing is written).
+
+    Returns:
+        The day's manifest rows after the commit and the stale files deleted, or None if the
+        batch was skipped.
+
+    Raises:
+        ValueError: See :func:`committed_rows`.
+        StoreError: If the store fails (the day's committed batches stay as they were).
+    """
+    window, day = plan.window, plan.day
+    recorded = layout.config_json(config, window)
+    digest = layout.hash_of(recorded)
+    token = layout.token_of(digest)
+    labels_file = layout.labels_file(window, day, token)
+    with day_lock(zone, window, day):
+        rows = committed_rows(zone, plan, digest)
+        if skip_landed and any(r["batch_id"] == plan.batch_id for r in rows):
+            return None
+        kept = [r for r in rows if r["batch_id"] != plan.batch_id]
+        doing = f"writing {window.value} batch {plan.batch_id}"
+        with Commit(zone.storage, zone.root, zone.uri, doing) as commit:
+            staged = DayFiles(zone, commit, token)
+            files.append(staged)
+            labels = zone.storage.open_parquet(commit.stage(zone.path(labels_file)), LABEL_SCHEMA)
+            commit.before_abort(labels.discard)
+            old, groups = _label_groups(zone, labels_file) if kept else (None, [])
+            # Row groups copied as they are, in batch order: the day-at-once file's bytes.
+            for i, batch in enumerate(groups):
+                if batch < plan.batch_id:
+                    labels.write(old.read_row_group(i))
+            provenance = {"config_hash": digest, "config": recorded, "labels_file": labels_file}
+            row, _ = stage_batch(config, plan, staged, labels, tally, provenance)
+            for i, batch in enumerate(groups):
+                if batch > plan.batch_id:
+                    labels.write(old.read_row_group(i))
+            labels.close()
+            rows = sorted([*kept, row], key=lambda r: r["batch_index"])
+            every = [f for r in rows for f in r["files"]]
+            make_dir = staged.background is None
+            record = commit.stage(zone.path(layout.commit_record_file(window, day)), make_dir)
+            zone.storage.write_bytes(record, commit_record(digest, every), staged.background)
+            manifest = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+            marker = commit.stage(zone.path(layout.manifest_file(window, day)), make_dir)
+            zone.storage.write_parquet(marker, manifest, staged.background)
+            keep = commit.own_paths | {zone.path(f["path"]) for f in every}
+            stale = stale_files(zone, window, day, keep)
+            staged.wait()
+            removed = commit.commit(stale, markers=2)
+    return rows, removed
