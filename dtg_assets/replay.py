@@ -33,6 +33,7 @@ from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.plan import BatchPlan, Window, plan_day
 
 Sleep = Callable[[float], None]
+Monotonic = Callable[[], float]
 
 
 class ReplayConfig(dg.Config):
@@ -101,8 +102,10 @@ def pace(plans: list[BatchPlan], speed: float | None) -> list[float]:
     return [(p.ingested_at - origin).total_seconds() / speed for p in plans]
 
 
-def build_replay_op(sleep: Sleep = time.sleep) -> dg.OpDefinition:
-    """The replay op; ``sleep`` is injectable so tests can pace without waiting."""
+def build_replay_op(
+    sleep: Sleep = time.sleep, monotonic: Monotonic = time.monotonic
+) -> dg.OpDefinition:
+    """The replay op; ``sleep`` and ``monotonic`` are injectable so tests pace without waiting."""
 
     @dg.op(name="replay_live_window", out={})
     def _replay(
@@ -128,9 +131,9 @@ def build_replay_op(sleep: Sleep = time.sleep) -> dg.OpDefinition:
         rules = gatekeeper.rules_model()
         todo = [p for p in plans if p.batch_id not in landed]
         context.log.info(f"replaying {len(todo)} of {len(plans)} live batches at {config.speed}")
-        started = time.monotonic()
+        started = monotonic()
         for plan, offset in zip(todo, pace(todo, speed), strict=True):
-            wait = started + offset - time.monotonic()
+            wait = started + offset - monotonic()
             if wait > 0:
                 sleep(wait)
             planned = [p.batch_id for p in plan_day(scenario, plan.day, Window.LIVE)]
@@ -156,9 +159,11 @@ def build_replay_op(sleep: Sleep = time.sleep) -> dg.OpDefinition:
     return _replay
 
 
-def build_live_replay_job(sleep: Sleep = time.sleep) -> dg.JobDefinition:
-    """The replay job; ``sleep`` is injectable so tests can pace without waiting."""
-    replay = build_replay_op(sleep)
+def build_live_replay_job(
+    sleep: Sleep = time.sleep, monotonic: Monotonic = time.monotonic
+) -> dg.JobDefinition:
+    """The replay job; ``sleep`` and ``monotonic`` are injectable so tests pace without waiting."""
+    replay = build_replay_op(sleep, monotonic)
 
     @dg.job(
         name="live_replay_job",

@@ -138,8 +138,11 @@ def _metadata(name: str, result: DayResult, zone_uri: str) -> dict[str, object]:
     return {
         "dagster/row_count": result.manifest.num_rows,
         "preview": dg.MetadataValue.md(markdown_table(preview, max_rows=50)),
-        # What the day's checks verify it against, whatever the resources configure later.
-        "config_of_record": dg.MetadataValue.json(json.loads(result.manifest["config"][0].as_py())),
+        # What the day's checks verify it against, whatever the resources configure later (a
+        # live day none of whose batches is due yet has none).
+        "config_of_record": dg.MetadataValue.json(
+            json.loads(result.manifest["config"][0].as_py()) if result.manifest.num_rows else {}
+        ),
         "dagster/column_schema": column_schema(name, MANIFEST_SCHEMA),
         "data_root": zone_uri,
     }

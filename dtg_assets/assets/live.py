@@ -36,12 +36,17 @@ def land_live_day(
         The engine's result: the batches this call wrote, the day's whole manifest.
 
     Raises:
-        dagster.Failure: On a batch index outside the day's schedule.
+        dagster.Failure: One line, on a batch index outside the day's schedule or a write the
+            engine refuses (nothing written).
     """
     plans = target_plans(config, day, arrival.batches, arrival.now())
-    return zone.write_batches(
-        config, day, batches=[p.index for p in plans], window=Window.LIVE, skip_landed=True
-    )
+    try:
+        return zone.write_batches(
+            config, day, batches=[p.index for p in plans], window=Window.LIVE, skip_landed=True
+        )
+    except ValueError as exc:
+        # E.g. the day holds another configuration's batches: refused before writing anything.
+        raise dg.Failure(description=f"live {day}: {exc}") from None
 
 
 def expected_batches(config: ScenarioConfig, day: dt.date, arrival: ArrivalConfig) -> list[int]:
