@@ -11,7 +11,9 @@ batches due by then.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections import Counter
 
 import dagster as dg
 
@@ -33,7 +35,8 @@ def land_live_day(
         arrival: Which batches, and the time that decides which are due.
 
     Returns:
-        The engine's result: the batches this call wrote, the day's whole manifest.
+        The engine's result: the batches this call wrote, the day's whole manifest, and the
+        label rows per anomaly type of every batch landed so far.
 
     Raises:
         dagster.Failure: One line, on a batch index outside the day's schedule or a write the
@@ -41,12 +44,18 @@ def land_live_day(
     """
     plans = target_plans(config, day, arrival.batches, arrival.now())
     try:
-        return zone.write_batches(
+        result = zone.write_batches(
             config, day, batches=[p.index for p in plans], window=Window.LIVE, skip_landed=True
         )
     except ValueError as exc:
         # E.g. the day holds another configuration's batches: refused before writing anything.
         raise dg.Failure(description=f"live {day}: {exc}") from None
+    if len(result.landed) == result.manifest.num_rows:
+        return result
+    # Earlier runs landed some of the day: the labels' metadata describes the whole partition.
+    labels = zone.read_labels(Window.LIVE, day)
+    by_anomaly = Counter(labels.column("anomaly").to_pylist())
+    return dataclasses.replace(result, labels_by_anomaly=dict(sorted(by_anomaly.items())))
 
 
 def expected_batches(config: ScenarioConfig, day: dt.date, arrival: ArrivalConfig) -> list[int]:
