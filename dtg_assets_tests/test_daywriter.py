@@ -218,3 +218,19 @@ def test_concurrent_batch_writers_of_a_day_lose_no_batch(tmp_path, at_once):
     for day, window in scenario_days(CONFIG):
         zone.write_batches(CONFIG, day, None, window, skip_landed=True)
     assert tree(tmp_path) == at_once
+
+
+def test_an_object_store_lands_batch_by_batch_the_bytes_of_the_day_at_once():
+    config = CONFIG.model_copy(update={"live_days": 2})
+    day = START + dt.timedelta(days=2)
+    at_once, by_batch = LandingZone("memory://dtg-at-once"), LandingZone("memory://dtg-batches")
+    at_once.write_day(config, day)
+    for index in range(8):
+        by_batch.write_batches(config, day, [index])
+
+    def files(zone: LandingZone) -> dict[str, bytes]:
+        found = zone.fs.find(zone.root)
+        return {p.removeprefix(zone.root): zone.fs.cat_file(p) for p in found}
+
+    assert files(by_batch) == files(at_once)
+    assert len(files(at_once)) > 30

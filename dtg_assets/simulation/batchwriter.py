@@ -96,7 +96,7 @@ def commit_batch(
     tally: Tally,
     files: list[DayFiles],
     skip_landed: bool = False,
-) -> tuple[list[dict], list[str]] | None:
+) -> tuple[pa.Table, list[str]] | None:
     """Generate one batch and commit it with the day's labels, commit record and manifest.
 
     Args:
@@ -109,8 +109,8 @@ def commit_batch(
             this configuration (nothing is written).
 
     Returns:
-        The day's manifest rows after the commit and the stale files deleted, or None if the
-        batch was skipped.
+        The day's manifest after the commit and the stale files deleted, or None if the batch
+        was skipped.
 
     Raises:
         ValueError: See :func:`committed_rows`.
@@ -155,4 +155,4 @@ def commit_batch(
             stale = stale_files(zone, window, day, keep)
             staged.wait()
             removed = commit.commit(stale, markers=2)
-    return rows, removed
+    return manifest, removed

@@ -12,7 +12,11 @@ generated. Every invalid argument ends the command with exit status 2 and a sing
 the option, the value and what is allowed; a failure while writing ends it with status 1 and a
 single line. Ctrl-C (exit status 130) and ``SIGTERM`` (143) stop the command and its workers
 promptly, with one line: the days already written are complete, the day in progress is
-abandoned (its temporaries deleted). Installed as the ``dtg-simulate`` console script too.
+abandoned (its temporaries deleted). ``replay`` takes the same scenario options and ``--speed
+N|max``: it lands the history (days already landed kept), then the live window batch by batch,
+paced, printing each batch as it lands (:mod:`~dtg_assets.simulation.replay`); interrupted, it
+resumes after the last committed batch when run again. Installed as the ``dtg-simulate`` console
+script too.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from dtg_assets.simulation.process import (
     keep_pandas_out,
 )
 from dtg_assets.simulation.progress import ProgressBar
+from dtg_assets.simulation.replay import format_batch, replay
 from dtg_assets.simulation.roots import DataRootError
 from dtg_assets.simulation.scenario import format_summary, run_scenario, summarize
 from dtg_assets.simulation.seeds import SettingError, parse_seed
@@ -70,6 +75,51 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: must be a positive number (simulated hours per wall-clock hour) or max"
+        )
+    return value
+
+
+def _scenario_options(command: argparse.ArgumentParser) -> None:
+    """The options ``generate`` and ``replay`` share: the data root and the scenario."""
+    command.add_argument("--data-root", required=True, help="local directory or fsspec URI")
+    command.add_argument(
+        "--start-date",
+        metavar="YYYY-MM-DD",
+        help="first historical day (default: 21 days before today, UTC)",
+    )
+    command.add_argument("--seed", default="42", help="random seed, 0 to 2**63-1 (default: 42)")
+    command.add_argument(
+        "--scenario",
+        choices=PRESETS,
+        default="default",
+        help="scenario preset: default (the shipped live day), extended (all thirteen anomaly "
+        "types over the live week) or quiet (no anomaly) (default: %(default)s)",
+    )
+    command.add_argument(
+        "--scale",
+        type=_finite_float,
+        default=1.0,
+        help="multiplies every visitor count (default: 1)",
+    )
+    command.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes writing days at once; same data for any value "
+        "(default: %(default)s, the CPUs up to 2)",
+    )
+
+
 MODULE_PROG = "python -m dtg_assets.simulation"
 
 
@@ -80,7 +130,7 @@ def build_parser(prog: str = MODULE_PROG) -> argparse.ArgumentParser:
         prog: The command's name in help and errors, as the user typed it.
 
     Returns:
-        A parser with the ``generate`` sub-command.
+        A parser with the ``generate`` and ``replay`` sub-commands.
     """
     parser = _Parser(
         prog=prog,
@@ -93,38 +143,29 @@ def build_parser(prog: str = MODULE_PROG) -> argparse.ArgumentParser:
         description="Write the whole default scenario (landing zone + ground truth) and "
         "print a per-table summary.",
     )
-    gen.add_argument("--data-root", required=True, help="local directory or fsspec URI")
-    gen.add_argument(
-        "--start-date",
-        metavar="YYYY-MM-DD",
-        help="first historical day (default: 21 days before today, UTC)",
-    )
-    gen.add_argument("--seed", default="42", help="random seed, 0 to 2**63-1 (default: 42)")
-    gen.add_argument(
-        "--scenario",
-        choices=PRESETS,
-        default="default",
-        help="scenario preset: default (the shipped live day), extended (all thirteen anomaly "
-        "types over the live week) or quiet (no anomaly) (default: %(default)s)",
-    )
-    gen.add_argument(
-        "--scale",
-        type=_finite_float,
-        default=1.0,
-        help="multiplies every visitor count (default: 1)",
-    )
-    gen.add_argument(
-        "--workers",
-        type=int,
-        default=default_workers(),
-        help="processes writing days at once; same data for any value "
-        "(default: %(default)s, the CPUs up to 2)",
-    )
+    _scenario_options(gen)
     gen.add_argument(
         "-v",
         "--verbose",
         action="store_true",
         help="print each batch as it lands (stderr) instead of the progress bar",
+    )
+    rep = commands.add_parser(
+        "replay",
+        help="land the live window batch by batch, paced (history first, day at once)",
+        description="Land the historical window (days already landed are kept), then the live "
+        "window batch by batch in arrival order, one simulated hour per 1/SPEED wall-clock "
+        "hours from the first batch landed; prints each batch as it lands. Interrupted, the "
+        "same command resumes after the last committed batch.",
+    )
+    _scenario_options(rep)
+    rep.add_argument(
+        "--speed",
+        required=True,
+        type=_speed,
+        metavar="N|max",
+        help="simulated hours per wall-clock hour (3600: an hour a second), or max: as fast "
+        "as possible",
     )
     return parser
 
@@ -219,6 +260,50 @@ def generate(args: argparse.Namespace, stop: StopSignals | None = None) -> int:
     return EXIT_OK
 
 
+def replay_command(args: argparse.Namespace, stop: StopSignals | None = None) -> int:
+    """Run ``replay``: land the history, then the live window batch by batch, paced.
+
+    Args:
+        args: Parsed command line.
+        stop: The signals received, checked after each landed batch and before each wait.
+
+    Returns:
+        The exit status.
+
+    Raises:
+        UsageError: If an argument is invalid.
+    """
+    config = _config(args)
+    _check_data_root(args.data_root)
+    if args.workers < 1:
+        raise UsageError(f"--workers={args.workers}: must be at least 1")
+    pace = "as fast as possible" if args.speed is None else f"at speed {args.speed:g}"
+    print(f"replaying to {args.data_root} {pace} (seed {config.seed}, scale {config.scale:g}, "
+          f"scenario {config.scenario})", flush=True)  # fmt: skip
+    started = time.perf_counter()
+
+    def landed(plan: BatchPlan, counts: dict[str, int]) -> None:
+        print(format_batch(plan, counts), flush=True)
+
+    try:
+        result = replay(config, args.data_root, args.speed, landed, args.workers,
+                        None if stop is None else stop.check)  # fmt: skip
+    except (OSError, ValueError, ImportError, WorkerDiedError) as exc:
+        message = exc.why if isinstance(exc, DataRootError) else str(exc)
+        message = " ".join(message.split()) or type(exc).__name__
+        print(f"error: cannot replay to {args.data_root}: {message}", file=sys.stderr)
+        return EXIT_FAILED
+    except (KeyboardInterrupt, Terminated) as exc:
+        name = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        print(f"error: interrupted ({name}); every batch printed is committed, the one in "
+              "progress was not: run the same command to resume", file=sys.stderr)  # fmt: skip
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    print(f"replayed {len(result.landed)} live batches ({len(result.skipped)} already landed), "
+          f"{len(result.history_landed)} historical days ({len(result.history_skipped)} already "
+          f"landed) in {time.perf_counter() - started:.2f} s", flush=True)  # fmt: skip
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None, prog: str = MODULE_PROG) -> int:
     """Entry point of ``python -m dtg_assets.simulation`` and ``dtg-simulate``.
 
@@ -235,6 +320,8 @@ def main(argv: list[str] | None = None, prog: str = MODULE_PROG) -> int:
     previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         args = parser.parse_args(argv)
+        if args.command == "replay":
+            return replay_command(args, stop)
         return generate(args, stop)
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc} (see --help)", file=sys.stderr)

@@ -207,16 +207,19 @@ def land_batches(
             )
         wanted = [plans[i] for i in indexes]
     tally, staged, landed, removed = Tally(), [], [], []
+    manifest = None
     for plan in wanted:
         done = commit_batch(zone, config, plan, tally, staged, skip_landed)
         if done is None:
             continue
+        manifest = done[0]
         landed.append(plan.batch_id)
         removed += done[1]
         if progress is not None:
-            row = next(r for r in done[0] if r["batch_id"] == plan.batch_id)
-            progress(plan, {t: row[f"rows_{t}"] for t in TABLES})
-    manifest = zone.read_manifest(window, day)
+            row = manifest.filter(pc.equal(manifest.column("batch_id"), plan.batch_id))
+            progress(plan, {t: row.column(f"rows_{t}")[0].as_py() for t in TABLES})
+    if manifest is None:  # nothing written: what is there
+        manifest = zone.read_manifest(window, day)
     paths = {t: [p for s in staged for p in s.landing_paths[t]] for t in TABLES}
     return DayResult(
         day=day,
