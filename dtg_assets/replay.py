@@ -1,16 +1,17 @@
 """``live_replay_job``: the live window replayed from Dagster, batch by batch, at any speed.
 
-The Dagster twin of ``dtg-simulate replay``: one op lands the scenario's live days batch by
-batch in arrival order, paced so that one simulated hour takes ``1 / speed`` hours of wall time
-(``speed: max`` lands as fast as it can), and checks each batch with the gatekeeper as it lands
-(findings recorded with the wall-clock time, earlier batches' findings kept). Batches already
-committed under the same configuration are skipped, so a replay that was stopped resumes after
-the last committed batch and never lands one twice; pacing starts at the first batch still to
-land. Each landed batch is reported as a materialization of its live partition
-(``live/batch_manifest`` and ``gatekeeper/findings``, with how far the day has arrived).
+The Dagster twin of ``dtg-simulate replay``, built on the engine's
+:func:`~dtg_assets.simulation.replay.replay`: one op lands the scenario's live days batch by
+batch in arrival order (after any historical day still missing), paced so that one simulated
+hour takes ``1 / speed`` hours of wall time (``speed: max`` lands as fast as it can), and checks
+each batch with the gatekeeper as it lands (findings recorded with the wall-clock time, earlier
+batches' findings kept). Batches already committed under the same configuration are skipped,
+so a replay that was stopped resumes after the last committed batch and never lands one twice;
+pacing starts at the first batch still to land. Each landed batch is reported as a
+materialization of its live partition (``live/batch_manifest`` and ``gatekeeper/findings``,
+with how far the day has arrived).
 """
 
-import datetime as dt
 import time
 from collections.abc import Callable
 
@@ -31,6 +32,7 @@ from dtg_assets.resources import (
 )
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.plan import BatchPlan, Window, plan_day
+from dtg_assets.simulation.replay import replay
 
 Sleep = Callable[[float], None]
 Monotonic = Callable[[], float]
@@ -67,39 +69,20 @@ def parse_speed(raw: str) -> float | None:
     return speed
 
 
-def replay_plans(config: ScenarioConfig, days: int | None = None) -> list[BatchPlan]:
-    """Every batch of the replayed live days, in arrival order.
+def replay_scenario(config: ScenarioConfig, days: int | None = None) -> ScenarioConfig:
+    """The scenario to replay: ``config`` with its live window cut to ``days`` days.
 
-    Args:
-        config: The scenario.
-        days: How many live days from the live start (the scenario's ``live_days`` when None).
+    The number of live days determines no byte of a day (it is no part of the configuration of
+    record), so a shorter replay lands the same batches as the whole one.
 
-    Returns:
-        The plans.
+    Raises:
+        dagster.Failure: One line if ``days`` is below 1.
     """
-    n = config.live_days if days is None else days
-    if n < 1:
-        raise dg.Failure(description=f"days={n}: give at least one live day")
-    first = config.live_start
-    return [
-        p for k in range(n) for p in plan_day(config, first + dt.timedelta(days=k), Window.LIVE)
-    ]
-
-
-def pace(plans: list[BatchPlan], speed: float | None) -> list[float]:
-    """Seconds after the replay's start at which each batch is due to land.
-
-    Args:
-        plans: The batches still to land, in arrival order.
-        speed: Simulated seconds per wall second; None lands everything at once.
-
-    Returns:
-        One offset per plan, the first 0.
-    """
-    if not plans or speed is None:
-        return [0.0] * len(plans)
-    origin = plans[0].ingested_at
-    return [(p.ingested_at - origin).total_seconds() / speed for p in plans]
+    if days is None:
+        return config
+    if days < 1:
+        raise dg.Failure(description=f"days={days}: give at least one live day")
+    return config.model_copy(update={"live_days": days})
 
 
 def build_replay_op(
@@ -116,45 +99,57 @@ def build_replay_op(
         gatekeeper: GatekeeperResource,
     ):
         speed = parse_speed(config.speed)
-        scenario = build_scenario(simulation, anomaly_schedule)
-        plans = replay_plans(scenario, config.days)
+        scenario = replay_scenario(build_scenario(simulation, anomaly_schedule), config.days)
         store = GatekeeperStore(simulation.zone())
-        with store_failures_fail_the_step("live replay"):
-            store.zone.preflight()
-            landed = {
-                b for d in {p.day for p in plans} for b in store.zone.landed_batches(Window.LIVE, d)
-            }
         try:
             baseline = store.read_baseline()
         except FileNotFoundError as exc:
             raise dg.Failure(description=str(exc)) from None
         rules = gatekeeper.rules_model()
-        todo = [p for p in plans if p.batch_id not in landed]
-        context.log.info(f"replaying {len(todo)} of {len(plans)} live batches at {config.speed}")
-        started = monotonic()
-        for plan, offset in zip(todo, pace(todo, speed), strict=True):
-            wait = started + offset - monotonic()
-            if wait > 0:
-                sleep(wait)
+
+        def on_batch(plan: BatchPlan, rows: dict[str, int]) -> None:
+            # Checked as it lands: the findings are stamped with the wall clock of recording.
             planned = [p.batch_id for p in plan_day(scenario, plan.day, Window.LIVE)]
-            with store_failures_fail_the_step(f"live replay {plan.batch_id}"):
-                result = store.zone.write_batches(
-                    scenario, plan.day, [plan.index], window=Window.LIVE, skip_landed=True
-                )
-                findings, _ = record_batches(
-                    store, plan.day, baseline, rules, [plan.batch_id], planned, wall_clock()
-                )
+            findings, _ = record_batches(
+                store, plan.day, baseline, rules, [plan.batch_id], planned, wall_clock()
+            )
             mine = pc.and_(
                 pc.equal(findings["batch_id"], plan.batch_id), pc.equal(findings["verdict"], "flag")
             )
             flags = findings.filter(mine).num_rows
-            arrived = f"{result.manifest.num_rows} of {result.planned}"
-            context.log.info(f"landed {plan.batch_id} ({arrived} of {plan.day}); {flags} flag(s)")
-            meta = {"batch_id": plan.batch_id, "batches_landed": arrived, "flags": flags}
+            arrived = len(store.zone.landed_batches(Window.LIVE, plan.day))
+            context.log.info(
+                f"landed {plan.batch_id} ({rows['visitor_events']} visitors; batch {arrived} of "
+                f"{len(planned)} of {plan.day}); {flags} flag(s)"
+            )
+            meta = {
+                "batch_id": plan.batch_id,
+                "batches_landed": f"{arrived} of {len(planned)}",
+                "flags": flags,
+            }
             for key in (asset_key(Window.LIVE, "batch_manifest"), FINDINGS):
-                yield dg.AssetMaterialization(
-                    asset_key=key, partition=plan.day.isoformat(), metadata=meta
+                context.log_event(
+                    dg.AssetMaterialization(
+                        asset_key=key, partition=plan.day.isoformat(), metadata=meta
+                    )
                 )
+
+        with store_failures_fail_the_step("live replay"):
+            try:
+                result = replay(
+                    scenario,
+                    simulation.resolved_data_root(),
+                    speed,
+                    progress=on_batch,
+                    clock=monotonic,
+                    sleep=sleep,
+                )
+            except ValueError as exc:
+                raise dg.Failure(description=f"live replay: {exc}") from None
+        context.log.info(
+            f"replay done: {len(result.landed)} live batches landed, {len(result.skipped)} "
+            f"already there; {len(result.history_landed)} historical days landed"
+        )
 
     return _replay
 

@@ -1,8 +1,8 @@
 """``live_replay_job``: the live window landed batch by batch, paced, checked, resumable.
 
-The pacing arithmetic is checked exactly (``pace``); the job runs in process with an injected
-``sleep`` that records the waits instead of sleeping (no timing assertion), on two live days at
-a small scale over history and a baseline laid down with the engine.
+The job runs in process with an injected clock whose ``sleep`` records the waits and advances it
+instead of sleeping (exact waits, no timing assertion), on two live days at a small scale over
+history and a baseline laid down with the engine.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from dtg_assets.gatekeeper import learn_baseline
 from dtg_assets.gatekeeper.recording import read_recorded
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.partitions import historical_partitions
-from dtg_assets.replay import build_live_replay_job, pace, parse_speed, replay_plans
+from dtg_assets.replay import build_live_replay_job, parse_speed, replay_scenario
 from dtg_assets.resources import AnomalyScheduleResource, GatekeeperResource, SimulationResource
+from dtg_assets.simulation import layout
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
-from dtg_assets.simulation.plan import Window
+from dtg_assets.simulation.plan import Window, plan_day
 from dtg_assets_tests.conftest import DAGSTER_START
 
 SCALE = 0.05
@@ -35,16 +36,13 @@ def test_speed_is_a_positive_number_or_max():
             parse_speed(bad)
 
 
-def test_one_simulated_hour_takes_one_over_speed_hours():
-    plans = replay_plans(CONFIG, 2)
-    assert len(plans) == 16
-    assert [p.day for p in plans] == [CONFIG.live_start] * 8 + [
-        CONFIG.live_start + dt.timedelta(days=1)
-    ] * 8
-    # Eight batches 3 h apart: at 3600x, 3 s apart, and the next day's first 24 s after the first.
-    assert pace(plans, 3600.0) == pytest.approx([3.0 * k for k in range(16)])
-    assert pace(plans[5:], 3600.0)[:2] == [0.0, 3.0]
-    assert pace(plans, None) == [0.0] * 16
+def test_days_cut_the_live_window_without_changing_a_batch():
+    assert replay_scenario(CONFIG, None) is CONFIG
+    two = replay_scenario(CONFIG, 2)
+    assert two.live_days == 2 and two.live_start == CONFIG.live_start
+    assert layout.config_hash(two, Window.LIVE) == layout.config_hash(CONFIG, Window.LIVE)
+    with pytest.raises(dg.Failure, match=r"^days=0: give at least one live day"):
+        replay_scenario(CONFIG, 0)
 
 
 @pytest.fixture
@@ -86,8 +84,8 @@ def _run(root: str, speed: str, clock: FakeTime) -> dg.ExecuteInProcessResult:
 
 def test_replay_lands_and_checks_every_batch_in_arrival_order_and_resumes(root):
     zone = LandingZone(root)
-    plans = replay_plans(CONFIG, 2)
-    days = sorted({p.day for p in plans})
+    days = [CONFIG.live_start + dt.timedelta(days=k) for k in range(2)]
+    plans = [p for d in days for p in plan_day(CONFIG, d, Window.LIVE)]
     # A replay stopped after three batches: they stay as they are, the rest land after them.
     zone.write_batches(CONFIG, days[0], [0, 1, 2], window=Window.LIVE)
     first = {p: zone.fs.modified(p) for p in zone.day_files("visitor_events", "live", days[0])}
