@@ -107,7 +107,8 @@ def build_live_arrival_sensor(
             )
         try:
             pending = pending_indices(simulation.zone(), config, day, now)
-        except DataRootError as exc:
+        except (DataRootError, ValueError) as exc:
+            # An unreachable store or an unreadable manifest: the tick fails naming it.
             raise dg.Failure(description=f"live arrival {day}: {exc}") from None
         in_flight, failed = _day_runs(context.instance, day)
         new = [i for i in pending if i not in in_flight]
