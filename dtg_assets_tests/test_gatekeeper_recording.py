@@ -69,18 +69,24 @@ def test_a_later_batch_adds_its_rows_and_keeps_the_earlier_batches_rows_and_time
     assert out.filter(pc.equal(out["batch_id"], B[0]))["verdict"].to_pylist() == ["pass"]
 
 
-def test_recording_the_same_verdict_again_keeps_its_first_time():
+def test_a_flag_raised_again_keeps_its_first_time_and_passes_are_recorded_anew():
     detected = _rows((B[0], "a", "pass"), (B[1], "a", "flag"))
     first = record_findings(None, detected, B[:2], PLANNED, T0)
     again = record_findings(first, detected, B[:2], PLANNED, T1)
-    assert again.equals(first)
+    assert _times(again) == {(B[0], "a"): T1, (B[1], "a"): T0}
+    assert again.drop_columns([FLAGGED_AT]).equals(first.drop_columns([FLAGGED_AT]))
 
 
-def test_a_changed_verdict_is_a_new_finding_with_a_new_time():
+def test_a_new_flag_gets_the_time_it_is_raised():
     first = record_findings(None, _rows((B[0], "a", "pass")), [B[0]], PLANNED, T0)
     out = record_findings(first, _rows((B[0], "a", "flag")), [B[0]], PLANNED, T1)
     assert _times(out) == {(B[0], "a"): T1}
     assert out["verdict"].to_pylist() == ["flag"]
+    # A flag that was cleared, then raised again, is raised anew.
+    cleared = record_findings(out, _rows((B[0], "a", "pass")), [B[0]], PLANNED, T1)
+    later = T1 + dt.timedelta(hours=1)
+    raised = record_findings(cleared, _rows((B[0], "a", "flag")), [B[0]], PLANNED, later)
+    assert _times(raised) == {(B[0], "a"): later}
 
 
 def test_rows_of_an_unplanned_batch_id_are_kept_from_the_detection():
@@ -99,10 +105,10 @@ def test_stored_findings_read_back_with_their_times_and_older_files_with_none(tm
     store.write_findings(day, recorded)
     assert read_recorded(zone, day).equals(recorded)
     # A file written before findings had flagged_at: read with no time, then stamped when the
-    # same finding is recorded again.
-    store.write_findings(day, _rows((B[0], "a", "pass")))
+    # flag is recorded again.
+    store.write_findings(day, _rows((B[0], "a", "flag")))
     older = read_recorded(zone, day)
     assert _times(older) == {(B[0], "a"): None}
-    assert _times(record_findings(older, _rows((B[0], "a", "pass")), [B[0]], PLANNED, T1)) == {
+    assert _times(record_findings(older, _rows((B[0], "a", "flag")), [B[0]], PLANNED, T1)) == {
         (B[0], "a"): T1
     }

@@ -2,10 +2,11 @@
 
 A live day's findings file grows as its micro-batches land: a run that checks some batches
 replaces exactly those batches' rows and keeps every other batch's, so the findings of earlier
-batches stay as they were recorded. Each row carries ``flagged_at``, the wall-clock time its
-finding was first recorded: a row that is recorded again with the same verdict (a retried run,
-the daily schedule completing a day the sensor already checked) keeps its first time, so the
-measured detection delay (a batch's landing to its finding) is not reset by re-runs.
+batches stay as they were recorded. Each row carries ``flagged_at``, the wall-clock time it was
+recorded; a flag raised again by a later run (same batch and detector, flagged then and now: a
+retried run, the daily schedule completing a day the sensor already checked) keeps the time it
+was first raised, so the measured detection delay (a batch's landing to its first flag) is not
+reset by re-runs.
 Dagster-free; the findings asset and the Dagster replay call it.
 """
 
@@ -31,8 +32,9 @@ RECORDED_SCHEMA = (
     if FLAGGED_AT in FINDINGS_SCHEMA.names
     else FINDINGS_SCHEMA.append(pa.field(FLAGGED_AT, TS))
 )
-# What makes a finding "the same" when recorded again: its batch, detector and verdict.
-_KEY = ("batch_id", "family", "detector", "table", "metric_name", "verdict")
+# What makes a flag "the same" when raised again: its batch and detector.
+_KEY = ("batch_id", "detector")
+FLAG = "flag"
 
 
 def _stamped(table: pa.Table, times: list[dt.datetime | None]) -> pa.Table:
@@ -98,12 +100,17 @@ def record_findings(
     first: dict[tuple, dt.datetime | None] = {}
     kept = RECORDED_SCHEMA.empty_table()
     if previous is not None and previous.num_rows:
-        for row in previous.select([*_KEY, FLAGGED_AT]).to_pylist():
-            first.setdefault(tuple(row[k] for k in _KEY), row[FLAGGED_AT])
+        for row in previous.select([*_KEY, "verdict", FLAGGED_AT]).to_pylist():
+            if row["verdict"] == FLAG:
+                first.setdefault(tuple(row[k] for k in _KEY), row[FLAGGED_AT])
         old = previous["batch_id"].to_pylist()
         kept = previous.filter(pa.array([b in planned and b not in targets for b in old]))
     keys = zip(*(fresh[k].to_pylist() for k in _KEY), strict=True) if fresh.num_rows else []
-    times = [first.get(tuple(key)) or now for key in keys]
+    verdicts = fresh["verdict"].to_pylist()
+    times = [
+        (first.get(tuple(key)) if verdict == FLAG else None) or now
+        for key, verdict in zip(keys, verdicts, strict=True)
+    ]
     return pa.concat_tables([kept, _stamped(fresh, times)])
 
 
