@@ -18,6 +18,7 @@ import pytest
 
 from dtg_assets.simulation import layout, storage
 from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.daywriter import BatchWriter, land_batches
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, plan_day, scenario_days
 from dtg_assets.simulation.roots import DataRootError
@@ -234,3 +235,21 @@ def test_an_object_store_lands_batch_by_batch_the_bytes_of_the_day_at_once():
 
     assert files(by_batch) == files(at_once)
     assert len(files(at_once)) > 30
+
+
+def test_a_kept_writer_sees_what_another_writer_committed_in_between(tmp_path):
+    root, reference = tmp_path / "kept", tmp_path / "reference"
+    zone = LandingZone(str(root))
+    zone.preflight()
+    plans = plan_day(CONFIG, DAY)
+    writer = BatchWriter(zone)
+    try:
+        land_batches(zone, CONFIG, DAY, [0], writer=writer)
+        land_batches(zone, CONFIG, DAY, [1], writer=writer)  # from its memory of batch 0
+        LandingZone(str(root)).write_batches(CONFIG, DAY, [2])  # another writer
+        result = land_batches(zone, CONFIG, DAY, [3], writer=writer)
+    finally:
+        writer.close()
+    assert result.manifest.column("batch_id").to_pylist() == [p.batch_id for p in plans[:4]]
+    LandingZone(str(reference)).write_batches(CONFIG, DAY, range(4))
+    assert tree(root) == tree(reference)

@@ -1,6 +1,6 @@
 """Committing one batch of a day on its own, beside the day's batches already committed.
 
-:func:`commit_batch` is the unit of live arrival: under the day's lock
+:meth:`BatchWriter.commit` is the unit of live arrival: under the day's lock
 (:class:`~dtg_assets.simulation.commit.DayLock`) it reads what the day has committed (its
 manifest's rows, under the same configuration), stages the batch's landing files, rewrites the
 day's labels file (the committed batches' row groups copied as they are, the new batch's label
@@ -11,12 +11,16 @@ the day-at-once writer produces, so a day landed batch by batch is byte for byte
 once. The clean-up after the commit is scoped to the day's files that no committed batch lists:
 other batches of the day under the same configuration are never touched. A day committed under
 another configuration is replaced when the write starts from the day's first batch, and refused
-otherwise (a day mixing two configurations would check as neither).
+otherwise (a day mixing two configurations would check as neither). A :class:`BatchWriter` kept
+across calls (a replay) takes a day's committed state from memory while its files are still the
+ones it committed, instead of reading them back for every batch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -28,6 +32,7 @@ from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.plan import BatchPlan
 from dtg_assets.simulation.reading import commit_record
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA
+from dtg_assets.simulation.sinks import BackgroundWriter, ParquetSink
 from dtg_assets.simulation.staging import DayFiles, Tally, stage_batch, stale_files
 
 if TYPE_CHECKING:
@@ -72,87 +77,164 @@ def committed_rows(zone: LandingZone, plan: BatchPlan, digest: str) -> list[dict
     )
 
 
-def _label_groups(zone: LandingZone, relative: str) -> tuple[pq.ParquetFile, list[str]]:
-    """The committed labels file and the batch of each of its row groups (one batch each)."""
+def _label_groups(zone: LandingZone, relative: str) -> list[tuple[str, pa.Table]]:
+    """The committed labels file's row groups, each with its batch (one batch each)."""
     path = zone.path(relative)
     try:
         data = zone.storage.read_bytes(path)
     except OSError as exc:
         raise ValueError(f"cannot read {zone.uri_of(path)}: {exc}; land the day again") from None
     labels = pq.ParquetFile(pa.BufferReader(data))
-    batches = []
+    column = labels.schema_arrow.get_field_index("batch_id")
+    groups = []
     for i in range(labels.num_row_groups):
-        ids = labels.read_row_group(i, columns=["batch_id"]).column(0).unique().to_pylist()
+        group = labels.read_row_group(i)
+        stats = labels.metadata.row_group(i).column(column).statistics
+        if stats is not None and stats.has_min_max and stats.min == stats.max:
+            ids = [stats.min]
+        else:
+            ids = group.column("batch_id").unique().to_pylist()
         if len(ids) != 1:
             raise ValueError(f"{zone.uri_of(path)}: a row group mixes batches {ids}")
-        batches.append(ids[0])
-    return labels, batches
+        groups.append((ids[0], group))
+    return groups
 
 
-def commit_batch(
-    zone: LandingZone,
-    config: ScenarioConfig,
-    plan: BatchPlan,
-    tally: Tally,
-    files: list[DayFiles],
-    skip_landed: bool = False,
-) -> tuple[pa.Table, list[str]] | None:
-    """Generate one batch and commit it with the day's labels, commit record and manifest.
+@dataclass
+class _Committed:
+    """A day as this writer last committed it: manifest rows, labels row groups by batch, and
+    the stamp (inode, size, modification time) of its manifest and labels files then."""
+
+    digest: str
+    rows: list[dict]
+    groups: list[tuple[str, pa.Table]]
+    stamp: tuple
+
+
+class _Recording:
+    """A labels sink that also keeps the chunks written (the next commit's row groups)."""
+
+    def __init__(self, sink: ParquetSink) -> None:
+        self.sink, self.chunks = sink, []
+
+    def write(self, table: pa.Table) -> None:
+        self.sink.write(table)
+        self.chunks.append(table)
+
+
+class BatchWriter:
+    """Commits batches one by one, reusing what it committed last for a day's next batch.
+
+    A replay commits a day's batches one after another in one process: rereading the day's
+    manifest and labels file for each would cost more than the batch. Locally, when the day's
+    manifest and labels file are still the ones this writer committed (same inode, size and
+    modification time: no other writer has committed since), they are taken from memory;
+    otherwise (another writer, an object store) they are read back. One background writer
+    thread serves every commit.
 
     Args:
         zone: The data root (already checked writable).
-        config: The scenario.
-        plan: The batch.
-        tally: Updated with the batch's labels and first rows.
-        files: The batch's staged files are appended (their landing paths, for the result).
-        skip_landed: Leave the batch as it is if the day's manifest lists it already under
-            this configuration (nothing is written).
-
-    Returns:
-        The day's manifest after the commit and the stale files deleted, or None if the batch
-        was skipped.
-
-    Raises:
-        ValueError: See :func:`committed_rows`.
-        StoreError: If the store fails (the day's committed batches stay as they were).
     """
-    window, day = plan.window, plan.day
-    recorded = layout.config_json(config, window)
-    digest = layout.hash_of(recorded)
-    token = layout.token_of(digest)
-    labels_file = layout.labels_file(window, day, token)
-    with day_lock(zone, window, day):
-        rows = committed_rows(zone, plan, digest)
-        if skip_landed and any(r["batch_id"] == plan.batch_id for r in rows):
+
+    def __init__(self, zone: LandingZone) -> None:
+        self.zone = zone
+        self.background = BackgroundWriter.for_storage(zone.storage)
+        self._days: dict[tuple[str, dt.date], _Committed] = {}
+
+    def close(self) -> None:
+        """Stop the background writer (idempotent)."""
+        if self.background is not None:
+            self.background.close()
+            self.background = None
+
+    def _stamp(self, window: layout.Window, day: dt.date, labels_file: str) -> tuple | None:
+        if not self.zone.storage.local:
             return None
-        kept = [r for r in rows if r["batch_id"] != plan.batch_id]
-        doing = f"writing {window.value} batch {plan.batch_id}"
-        with Commit(zone.storage, zone.root, zone.uri, doing) as commit:
-            staged = DayFiles(zone, commit, token)
-            files.append(staged)
-            labels = zone.storage.open_parquet(commit.stage(zone.path(labels_file)), LABEL_SCHEMA)
-            commit.before_abort(labels.discard)
-            old, groups = _label_groups(zone, labels_file) if kept else (None, [])
-            # Row groups copied as they are, in batch order: the day-at-once file's bytes.
-            for i, batch in enumerate(groups):
-                if batch < plan.batch_id:
-                    labels.write(old.read_row_group(i))
-            provenance = {"config_hash": digest, "config": recorded, "labels_file": labels_file}
-            row, _ = stage_batch(config, plan, staged, labels, tally, provenance)
-            for i, batch in enumerate(groups):
-                if batch > plan.batch_id:
-                    labels.write(old.read_row_group(i))
-            labels.close()
-            rows = sorted([*kept, row], key=lambda r: r["batch_index"])
-            every = [f for r in rows for f in r["files"]]
-            make_dir = staged.background is None
-            record = commit.stage(zone.path(layout.commit_record_file(window, day)), make_dir)
-            zone.storage.write_bytes(record, commit_record(digest, every), staged.background)
-            manifest = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
-            marker = commit.stage(zone.path(layout.manifest_file(window, day)), make_dir)
-            zone.storage.write_parquet(marker, manifest, staged.background)
-            keep = commit.own_paths | {zone.path(f["path"]) for f in every}
-            stale = stale_files(zone, window, day, keep)
-            staged.wait()
-            removed = commit.commit(stale, markers=2)
-    return manifest, removed
+        paths = (self.zone.path(layout.manifest_file(window, day)), self.zone.path(labels_file))
+        try:
+            found = [os.stat(p) for p in paths]
+        except OSError:
+            return None
+        return tuple((s.st_ino, s.st_size, s.st_mtime_ns) for s in found)
+
+    def _committed(self, plan: BatchPlan, digest: str, labels_file: str) -> _Committed:
+        """The day's committed state under ``digest`` (see :func:`committed_rows`)."""
+        known = self._days.get((plan.window.value, plan.day))
+        stamp = self._stamp(plan.window, plan.day, labels_file)
+        if known is not None and known.digest == digest and stamp and known.stamp == stamp:
+            return known
+        rows = committed_rows(self.zone, plan, digest)
+        groups = _label_groups(self.zone, labels_file) if rows else []
+        return _Committed(digest, rows, groups, stamp)
+
+    def commit(
+        self,
+        config: ScenarioConfig,
+        plan: BatchPlan,
+        tally: Tally,
+        files: list[DayFiles],
+        skip_landed: bool = False,
+    ) -> tuple[pa.Table, list[str]] | None:
+        """Generate one batch and commit it with the day's labels, commit record and manifest.
+
+        Args:
+            config: The scenario.
+            plan: The batch.
+            tally: Updated with the batch's labels and first rows.
+            files: The batch's staged files are appended (their landing paths, for the result).
+            skip_landed: Leave the batch as it is if the day's manifest lists it already under
+                this configuration (nothing is written).
+
+        Returns:
+            The day's manifest after the commit and the stale files deleted, or None if the
+            batch was skipped.
+
+        Raises:
+            ValueError: See :func:`committed_rows`.
+            StoreError: If the store fails (the day's committed batches stay as they were).
+        """
+        zone, window, day = self.zone, plan.window, plan.day
+        recorded = layout.config_json(config, window)
+        digest = layout.hash_of(recorded)
+        token = layout.token_of(digest)
+        labels_file = layout.labels_file(window, day, token)
+        with day_lock(zone, window, day):
+            known = self._committed(plan, digest, labels_file)
+            if skip_landed and any(r["batch_id"] == plan.batch_id for r in known.rows):
+                return None
+            kept = [r for r in known.rows if r["batch_id"] != plan.batch_id]
+            before = [g for g in known.groups if g[0] < plan.batch_id]
+            after = [g for g in known.groups if g[0] > plan.batch_id]
+            self._days.pop((window.value, day), None)  # stale from here until committed
+            doing = f"writing {window.value} batch {plan.batch_id}"
+            with Commit(zone.storage, zone.root, zone.uri, doing) as commit:
+                staged = DayFiles(zone, commit, token, self.background)
+                files.append(staged)
+                sink = zone.storage.open_parquet(commit.stage(zone.path(labels_file)), LABEL_SCHEMA)
+                commit.before_abort(sink.discard)
+                labels = _Recording(sink)
+                # Row groups as they are, in batch order: the day-at-once file's bytes.
+                for _, group in before:
+                    sink.write(group)
+                provenance = {"config_hash": digest, "config": recorded, "labels_file": labels_file}
+                row, _ = stage_batch(config, plan, staged, labels, tally, provenance)
+                for _, group in after:
+                    sink.write(group)
+                sink.close()
+                rows = sorted([*kept, row], key=lambda r: r["batch_index"])
+                every = [f for r in rows for f in r["files"]]
+                make_dir = staged.background is None
+                record = commit.stage(zone.path(layout.commit_record_file(window, day)), make_dir)
+                zone.storage.write_bytes(record, commit_record(digest, every), staged.background)
+                manifest = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+                marker = commit.stage(zone.path(layout.manifest_file(window, day)), make_dir)
+                zone.storage.write_parquet(marker, manifest, staged.background)
+                keep = commit.own_paths | {zone.path(f["path"]) for f in every}
+                stale = stale_files(zone, window, day, keep)
+                staged.wait()
+                removed = commit.commit(stale, markers=2)
+            groups = [*before, *((plan.batch_id, c) for c in labels.chunks), *after]
+            stamp = self._stamp(window, day, labels_file)
+            if stamp is not None:
+                self._days[window.value, day] = _Committed(digest, rows, groups, stamp)
+        return manifest, removed

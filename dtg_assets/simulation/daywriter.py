@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dtg_assets.simulation import layout
-from dtg_assets.simulation.batchwriter import commit_batch
+from dtg_assets.simulation.batchwriter import BatchWriter
 from dtg_assets.simulation.commit import Commit
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.layout import Window
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUFFERED_VISITORS",
     "PREVIEW_ROWS",
+    "BatchWriter",
     "DayResult",
     "ProgressCallback",
     "land_batches",
@@ -167,6 +168,7 @@ def land_batches(
     window: Window | str | None = None,
     progress: ProgressCallback | None = None,
     skip_landed: bool = False,
+    writer: BatchWriter | None = None,
 ) -> DayResult:
     """Land some batches of one day, each committed atomically on its own, in arrival order.
 
@@ -183,6 +185,8 @@ def land_batches(
         progress: Called after each batch is committed, with its plan and rows per table.
         skip_landed: Leave batches already in the day's manifest under this configuration
             untouched (not rewritten).
+        writer: The batch writer to commit with, kept by a caller landing many batches one
+            call at a time (a replay); a new one for this call when None.
 
     Returns:
         What was landed; ``manifest`` is the day's whole manifest after the call.
@@ -208,16 +212,22 @@ def land_batches(
         wanted = [plans[i] for i in indexes]
     tally, staged, landed, removed = Tally(), [], [], []
     manifest = None
-    for plan in wanted:
-        done = commit_batch(zone, config, plan, tally, staged, skip_landed)
-        if done is None:
-            continue
-        manifest = done[0]
-        landed.append(plan.batch_id)
-        removed += done[1]
-        if progress is not None:
-            row = manifest.filter(pc.equal(manifest.column("batch_id"), plan.batch_id))
-            progress(plan, {t: row.column(f"rows_{t}")[0].as_py() for t in TABLES})
+    own = writer is None
+    writer = BatchWriter(zone) if writer is None else writer
+    try:
+        for plan in wanted:
+            done = writer.commit(config, plan, tally, staged, skip_landed)
+            if done is None:
+                continue
+            manifest = done[0]
+            landed.append(plan.batch_id)
+            removed += done[1]
+            if progress is not None:
+                row = manifest.filter(pc.equal(manifest.column("batch_id"), plan.batch_id))
+                progress(plan, {t: row.column(f"rows_{t}")[0].as_py() for t in TABLES})
+    finally:
+        if own:
+            writer.close()
     if manifest is None:  # nothing written: what is there
         manifest = zone.read_manifest(window, day)
     paths = {t: [p for s in staged for p in s.landing_paths[t]] for t in TABLES}

@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dtg_assets.simulation import layout
+from dtg_assets.simulation.batchwriter import BatchWriter
 from dtg_assets.simulation.config import ScenarioConfig
+from dtg_assets.simulation.daywriter import land_batches
 from dtg_assets.simulation.landing import LandingZone, ProgressCallback
 from dtg_assets.simulation.plan import BatchPlan, Window, plan_day, scenario_days
 from dtg_assets.simulation.scenario import run_scenario
@@ -121,6 +123,35 @@ def replay(
             result.skipped.append(plan.batch_id)
         else:
             todo.append(plan)
+    writer = BatchWriter(zone)  # one for the run: it reuses what it committed last
+    try:
+        _land_paced(zone, config, todo, speed, writer, result, progress, check, clock, sleep)
+    finally:
+        writer.close()
+    return result
+
+
+def format_batch(plan: BatchPlan, counts: dict[str, int]) -> str:
+    """The line printed as a batch lands: id, rows per table, anomalies."""
+    rows = " ".join(f"{t}={n:,}" for t, n in counts.items())
+    anomalies = ",".join(k.value for k in plan.anomalies) or "none"
+    return f"{plan.batch_id} landed: {rows} anomalies={anomalies}"
+
+
+def _land_paced(
+    zone: LandingZone,
+    config: ScenarioConfig,
+    todo: list[BatchPlan],
+    speed: float | None,
+    writer: BatchWriter,
+    result: ReplayResult,
+    progress: ProgressCallback | None,
+    check: Callable[[], None] | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
+    """Land ``todo`` in order, batch *k* at ``origin + (its landing time - the first's) / speed``
+    (the origin: when the first lands); see :func:`replay` for the arguments."""
     origin = None
     for plan in todo:
         if origin is None:
@@ -130,18 +161,11 @@ def replay(
             wait = origin + simulated / speed - clock()
             if wait > 0:
                 sleep(wait)
-        written = zone.write_batches(config, plan.day, [plan.index], Window.LIVE, skip_landed=True)
+        written = land_batches(zone, config, plan.day, [plan.index], Window.LIVE,
+                               skip_landed=True, writer=writer)  # fmt: skip
         result.landed += written.landed
         if progress is not None and written.landed:  # not if another writer landed it first
             mine = written.manifest.column("batch_id").to_pylist().index(plan.batch_id)
             progress(plan, {t: written.manifest.column(f"rows_{t}")[mine].as_py() for t in TABLES})
         if check is not None:
             check()
-    return result
-
-
-def format_batch(plan: BatchPlan, counts: dict[str, int]) -> str:
-    """The line printed as a batch lands: id, rows per table, anomalies."""
-    rows = " ".join(f"{t}={n:,}" for t, n in counts.items())
-    anomalies = ",".join(k.value for k in plan.anomalies) or "none"
-    return f"{plan.batch_id} landed: {rows} anomalies={anomalies}"

@@ -16,7 +16,7 @@ import collections
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -64,13 +64,18 @@ class DayFiles:
         zone: The data root.
         commit: The write's commit (stages every file; closes them on abort).
         token: The configuration token in the files' names.
+        shared: A background writer to use and leave running (a batch writer's, shared by its
+            commits); when None, the files get their own, stopped by :meth:`wait`.
     """
 
-    def __init__(self, zone: LandingZone, commit: Commit, token: str) -> None:
+    def __init__(
+        self, zone: LandingZone, commit: Commit, token: str, shared: BackgroundWriter | None = None
+    ) -> None:
         self.zone, self.commit, self.token = zone, commit, token
         self.storage = zone.storage
         self.open: dict[tuple[str, str], _OpenFile] = {}
-        self.background = BackgroundWriter.for_storage(self.storage)
+        self._owned = shared is None
+        self.background = BackgroundWriter.for_storage(self.storage) if shared is None else shared
         self.landing_paths: dict[str, list[str]] = {t: [] for t in TABLES}
         self.committed: list[dict] = []
         commit.before_abort(self.discard)
@@ -123,7 +128,8 @@ class DayFiles:
         """Block until the background writer has written everything; raise its failure."""
         if self.background is not None:
             self.background.wait()
-            self.background.close()
+            if self._owned:
+                self.background.close()
 
     def discard(self) -> None:
         """On abort: close the open files and drop the background writes not started."""
@@ -132,6 +138,13 @@ class DayFiles:
         self.open.clear()
         if self.background is not None:
             self.background.close(cancel=True)
+
+
+class LabelSink(Protocol):
+    """Where a batch's label chunks go (the day's labels file being written)."""
+
+    def write(self, table: pa.Table) -> None:
+        """Append one chunk of labels."""
 
 
 @dataclass
@@ -153,7 +166,7 @@ def stage_batch(
     config: ScenarioConfig,
     plan: BatchPlan,
     files: DayFiles,
-    labels: ParquetSink,
+    labels: LabelSink,
     tally: Tally,
     provenance: dict,
 ) -> tuple[dict, dict[str, int]]:
