@@ -3,8 +3,11 @@
 The window jobs are partitioned like their window (inferred from their assets), so a
 launchpad or CLI run picks a day or a range of days; with ``BackfillPolicy.single_run()`` a
 backfill of a range runs as one run. ``live_job`` also runs the gatekeeper's findings for the
-same days, so the daily schedule checks each new day as it lands (``gatekeeper/baseline`` must
-exist: run ``gatekeeper_job`` with the baseline selected after the historical window).
+same days, so whatever lands is checked by the gatekeeper in the same run: the live arrival
+sensor's runs (today's batches as they arrive, run config ``batches``) and the daily
+schedule's (the rest of yesterday). ``gatekeeper/baseline`` must exist: run ``gatekeeper_job``
+with the baseline selected after the historical window. ``live_replay_job`` (in
+:mod:`dtg_assets.replay`) replays the live window batch by batch at a speed.
 ``gatekeeper_job`` learns the baseline and scores the findings.
 """
 

@@ -1,7 +1,9 @@
 """Daily UTC partitions of the historical and live windows.
 
 ``historical`` covers the 14 days from ``DTG_START_DATE``; ``live`` starts the day after and is
-open-ended up to the last complete UTC day, so the daily schedule keeps adding partitions.
+open-ended up to today (UTC), so partitions keep being added: today's is the day whose
+micro-batches are arriving (landed batch by batch by the live arrival sensor), the ones before
+it are complete (:func:`complete_partition_keys`).
 ``DTG_START_DATE`` (ISO date) defaults to 21 days before today, which gives exactly the seven
 live days of the default scenario; pin it for reproducible runs. Partitions are fixed when the
 code location loads, so the simulation resource takes its start date from here too. So is the
@@ -73,11 +75,28 @@ def build_partitions(
     historical = dg.DailyPartitionsDefinition(
         start_date=start.isoformat(), end_date=live.isoformat(), timezone="UTC"
     )
-    # end_offset=0: a live day becomes a partition once it is complete.
+    # end_offset=1: today is a partition as soon as it starts, so its batches can land live.
     live_parts = dg.DailyPartitionsDefinition(
-        start_date=live.isoformat(), end_offset=0, timezone="UTC"
+        start_date=live.isoformat(), end_offset=1, timezone="UTC"
     )
     return historical, live_parts
+
+
+def complete_partition_keys(
+    partitions_def: dg.PartitionsDefinition, now: dt.datetime | None = None
+) -> list[str]:
+    """The partition keys of UTC days that have ended by ``now`` (today's partition left out).
+
+    Args:
+        partitions_def: A daily partitions definition (or any whose keys are ISO dates).
+        now: The time to judge by; the wall clock when None.
+
+    Returns:
+        The keys before today, in order.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    keys = partitions_def.get_partition_keys(current_time=now)
+    return [k for k in keys if dt.date.fromisoformat(k) < now.astimezone(dt.UTC).date()]
 
 
 historical_partitions, live_partitions = build_partitions()

@@ -19,6 +19,7 @@ import dagster as dg
 
 from dtg_assets.assets.gatekeeper import BASELINE, EVALUATION, FINDINGS
 from dtg_assets.markdown import markdown_rows
+from dtg_assets.partitions import complete_partition_keys
 from dtg_assets.simulation.schemas import TABLES
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -50,7 +51,8 @@ def run_job(
     job = defs.resolve_job_def(job_name)
     tags = {}
     if job.partitions_def is not None:
-        keys = job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        # Complete days only: today's live partition is still arriving (the sensor's).
+        keys = complete_partition_keys(job.partitions_def)
         if not keys:
             raise ValueError(f"{job_name} has no partitions yet: check DTG_START_DATE")
         tags = {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}

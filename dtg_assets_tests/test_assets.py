@@ -251,13 +251,21 @@ def test_a_store_failure_mid_write_fails_the_run_in_one_line_and_keeps_the_day(
     resources = dagster_resources(tmp_path)
     zone = LandingZone(str(tmp_path))
     key = LIVE_DAY.isoformat()
-    assert dg.materialize([live_landing], partition_key=key, resources=resources).success
+    # The day's first four batches have arrived (landed batches are never written again).
+    arrived = {"batches": [0, 1, 2, 3], "as_of": f"{key}T10:00:00+00:00"}
+    first = dg.materialize(
+        [live_landing],
+        partition_key=key,
+        resources=resources,
+        run_config={"ops": {"live_landing": {"config": arrived}}},
+    )
+    assert first.success
     before = {t: zone.read_day(t, Window.LIVE, LIVE_DAY) for t in TABLES}
 
     def disk_full(self, pairs):
         raise OSError(28, "No space left on device")
 
-    # The second write of the day fails at its commit, the way a full disk or a dropped
+    # The write of the rest of the day fails at its commit, the way a full disk or a dropped
     # object store does.
     monkeypatch.setattr(Storage, "rename_many", disk_full)
     result = dg.materialize(

@@ -16,7 +16,12 @@ import pytest
 
 from dtg_assets.definitions import defs
 from dtg_assets.gatekeeper.verdicts import FAMILIES
-from dtg_assets.partitions import build_partitions, historical_partitions, live_partitions
+from dtg_assets.partitions import (
+    build_partitions,
+    complete_partition_keys,
+    historical_partitions,
+    live_partitions,
+)
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA, TABLE_SCHEMAS, TABLES
 from dtg_assets.simulation.verify import CHECK_SPECS
 from dtg_assets_tests.conftest import DAGSTER_START
@@ -24,6 +29,8 @@ from dtg_assets_tests.conftest import DAGSTER_START
 WINDOWS = ("historical", "live")
 NAMES = (*TABLES, "ground_truth_labels", "batch_manifest")
 UTC = dt.UTC
+# A partitioned run request is resolved against the code location's jobs.
+REPOSITORY = defs.get_repository_def()
 
 
 def _days(first: dt.date, n: int) -> list[str]:
@@ -192,34 +199,38 @@ def test_historical_partitions_are_the_14_days_from_the_start_date():
 
 
 @pytest.mark.parametrize(
-    ("now", "last"),
+    ("now", "last", "complete"),
     [
-        # Only complete days are partitions: midnight completes the day before.
-        (dt.datetime(2026, 11, 22, 0, 0, tzinfo=UTC), "2026-11-21"),
-        (dt.datetime(2026, 11, 21, 23, 59, tzinfo=UTC), "2026-11-20"),
-        (dt.datetime(2026, 11, 22, 8, 30, tzinfo=UTC), "2026-11-21"),
+        # Today is a partition from midnight (its batches arrive live); the days before it
+        # are complete.
+        (dt.datetime(2026, 11, 22, 0, 0, tzinfo=UTC), "2026-11-22", "2026-11-21"),
+        (dt.datetime(2026, 11, 21, 23, 59, tzinfo=UTC), "2026-11-21", "2026-11-20"),
+        (dt.datetime(2026, 11, 22, 8, 30, tzinfo=UTC), "2026-11-22", "2026-11-21"),
     ],
 )
-def test_live_partitions_run_from_the_day_after_history_to_the_last_complete_day(now, last):
+def test_live_partitions_run_from_the_day_after_history_to_today(now, last, complete):
     keys = live_partitions.get_partition_keys(current_time=now)
     assert keys[0] == "2026-11-15"
     assert keys[-1] == last
     assert keys == _days(dt.date(2026, 11, 15), len(keys))
+    assert complete_partition_keys(live_partitions, now) == keys[:-1]
+    assert complete_partition_keys(live_partitions, now)[-1] == complete
 
 
-def test_live_partitions_keep_growing_to_yesterday():
-    yesterday = dt.datetime.now(UTC).date() - dt.timedelta(days=1)
+def test_live_partitions_keep_growing_to_today():
+    today = dt.datetime.now(UTC).date()
     keys = live_partitions.get_partition_keys()
     assert keys[0] == "2026-11-15"
-    assert keys[-1] == yesterday.isoformat()
+    assert keys[-1] == today.isoformat()
 
 
-def test_default_start_date_gives_seven_live_days(monkeypatch):
+def test_default_start_date_gives_seven_complete_live_days_and_today(monkeypatch):
     monkeypatch.delenv("DTG_START_DATE")
     historical, live = build_partitions()
     now = dt.datetime.now(UTC)
     assert len(historical.get_partition_keys(current_time=now)) == 14
-    assert len(live.get_partition_keys(current_time=now)) == 7
+    assert len(complete_partition_keys(live, now)) == 7
+    assert live.get_partition_keys(current_time=now)[-1] == now.date().isoformat()
 
 
 @pytest.mark.parametrize(
@@ -257,7 +268,9 @@ def test_schedule_tick_requests_the_day_that_just_ended(tick, partition):
     # unclosed it broke later in-process runs of the session ("undefined DagsterInstance").
     with (
         dg.instance_for_test() as instance,
-        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context,
+        dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=REPOSITORY
+        ) as context,
     ):
         result = schedule.evaluate_tick(context)
     [request] = result.run_requests
@@ -272,7 +285,20 @@ def test_schedule_tick_before_any_live_day_is_complete_requests_nothing():
     # unclosed it broke later in-process runs of the session ("undefined DagsterInstance").
     with (
         dg.instance_for_test() as instance,
-        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context,
+        dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=REPOSITORY
+        ) as context,
     ):
         result = schedule.evaluate_tick(context)
     assert not result.run_requests
+
+
+def test_live_arrival_sensor_and_replay_job_load():
+    sensor = defs.resolve_sensor_def("live_arrival_sensor")
+    assert sensor.job_name == "live_job"
+    assert sensor.minimum_interval_seconds == 60
+    # Off until turned on in the UI (or `dagster sensor start`): it writes into the data root.
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    job = defs.resolve_job_def("live_replay_job")
+    assert job.partitions_def is None
+    assert set(job.graph.node_names()) == {"replay_live_window"}

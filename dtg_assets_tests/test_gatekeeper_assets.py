@@ -36,7 +36,7 @@ from dtg_assets.gatekeeper.flags import from_findings
 from dtg_assets.gatekeeper.score_cli import main as score_main
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.partitions import historical_partitions
-from dtg_assets.resources import GatekeeperResource, SimulationResource
+from dtg_assets.resources import AnomalyScheduleResource, GatekeeperResource, SimulationResource
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, plan_day
@@ -57,7 +57,11 @@ def landed(tmp_path_factory) -> tuple[str, ScenarioConfig]:
 
 
 def _resources(root: str) -> dict:
-    return {"simulation": SimulationResource(data_root=root), "gatekeeper": GatekeeperResource()}
+    return {
+        "simulation": SimulationResource(data_root=root),
+        "anomaly_schedule": AnomalyScheduleResource(),
+        "gatekeeper": GatekeeperResource(),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,6 @@ import pytest
 
 from dtg_assets.gatekeeper import detect_day, learn_baseline
 from dtg_assets.gatekeeper.evaluation import evaluate, load_ground_truth
-from dtg_assets.gatekeeper.findings import FINDINGS_SCHEMA, stamp
 from dtg_assets.gatekeeper.flagfile import read_flags, write_flags
 from dtg_assets.gatekeeper.flags import FLAGS_SCHEMA, VERSION_KEY, from_findings
 from dtg_assets.gatekeeper.score import landed_at, manifest_days, score
@@ -322,28 +321,6 @@ def test_cli_exit_codes_and_one_line_errors(root, flags_csv, tmp_path):
     assert wrong.returncode == 2 and "invalid choice: 'xml'" in wrong.stderr
     for result in (strict, failed, empty, usage, wrong):
         assert "Traceback" not in result.stderr
-
-
-def test_stamp_keeps_the_first_time_a_flag_was_recorded():
-    def found(verdicts: dict[str, str]) -> pa.Table:
-        rows = [
-            {"batch_id": b, "family": "f", "detector": d, "table": "t", "metric_name": "m",
-             "comparison": ">", "n": 1, "verdict": v, "flagged_ids": [], "detail": ""}
-            for (b, d), v in verdicts.items()
-        ]  # fmt: skip
-        return pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA)
-
-    first = stamp(found({("b1", "volume"): "flag", ("b1", "age"): "pass"}), at(1))
-    assert first["flagged_at"].to_pylist() == [at(1), at(1)]
-    # Re-run two hours later with a new batch: b1's volume flag keeps its first time, the
-    # new flags (b1's age, b2's volume) and the passing rows get the new one.
-    again = {("b1", "volume"): "flag", ("b1", "age"): "flag", ("b2", "volume"): "flag"}
-    second = stamp(found(again), at(3), previous=first)
-    assert second["flagged_at"].to_pylist() == [at(1), at(3), at(3)]
-    assert stamp(found(again), at(3), previous=found({}))["flagged_at"].to_pylist() == [at(3)] * 3
-    # A flag that passed in between is raised anew.
-    passed = stamp(found({("b1", "volume"): "pass"}), at(2), previous=first)
-    assert stamp(found(again), at(3), previous=passed)["flagged_at"][0].as_py() == at(3)
 
 
 # The gatekeeper's own findings, and the README's detector, on the default scenario (seed 42).

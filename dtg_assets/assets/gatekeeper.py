@@ -2,7 +2,9 @@
 
 ``gatekeeper/baseline`` learns robust statistics from the historical landing tables only;
 ``gatekeeper/findings`` (partitioned like ``live``) runs every detector on each live batch from
-the landing zone alone and records one WARN check per detector family and partition;
+the landing zone alone and records one WARN check per detector family and partition (batch by
+batch on a live day that is still arriving: the run's batches get new rows stamped with when
+they were recorded, earlier batches keep theirs, see :mod:`dtg_assets.gatekeeper.recording`);
 ``gatekeeper/evaluation`` joins all findings with the ground truth and scores them. The logic
 lives in :mod:`dtg_assets.gatekeeper`; these are thin wrappers that read and write
 ``<data root>/gatekeeper/``.
@@ -15,17 +17,25 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from dtg_assets.arrival import ArrivalConfig, target_plans, wall_clock
 from dtg_assets.assets.landing import asset_key, store_failures_fail_the_step
 from dtg_assets.checks import CheckRecorder, asset_check_spec
 from dtg_assets.gatekeeper import detect_day, learn_baseline
-from dtg_assets.gatekeeper.findings import flagged, stamp
+from dtg_assets.gatekeeper.findings import flagged
+from dtg_assets.gatekeeper.recording import record_batches
 from dtg_assets.gatekeeper.score import invisible_records, score
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.gatekeeper.verdicts import FAMILIES
 from dtg_assets.markdown import markdown_rows
 from dtg_assets.partitions import historical_partitions, live_partitions
-from dtg_assets.resources import GatekeeperResource, SimulationResource
+from dtg_assets.resources import (
+    AnomalyScheduleResource,
+    GatekeeperResource,
+    SimulationResource,
+    build_scenario,
+)
 from dtg_assets.simulation.checks import CheckOutcome, CheckSpec
+from dtg_assets.simulation.plan import Window, plan_day
 from dtg_assets.simulation.schemas import TABLES
 
 BASELINE = dg.AssetKey(["gatekeeper", "baseline"])
@@ -33,11 +43,6 @@ FINDINGS = dg.AssetKey(["gatekeeper", "findings"])
 EVALUATION = dg.AssetKey(["gatekeeper", "evaluation"])
 GROUP = "gatekeeper"
 OWNERS = ["team:dtg"]
-
-
-def now() -> dt.datetime:
-    """The wall clock (UTC) the findings are stamped with."""
-    return dt.datetime.now(dt.UTC)
 
 
 def _days(keys: list[str]) -> list[dt.date]:
@@ -139,7 +144,9 @@ def _family_outcomes(day: dt.date, findings: pa.Table) -> list[CheckOutcome]:
             description="One row per (live batch, detector): family, metric, threshold, verdict "
             "and the flagged record ids of record-level detectors; a batch that never landed "
             "gets a `cadence` row under the id it would have had. Detectors read the landing "
-            "zone (each file with its own schema) and the baseline only. Stored at "
+            "zone (each file with its own schema) and the baseline only. Run config `batches` "
+            "checks only those batches of the day (null: every batch due), keeping the other "
+            "batches' rows; `flagged_at` is when each finding was first recorded. Stored at "
             "`gatekeeper/findings/<YYYYMMDD>.parquet`.",
         )
     ],
@@ -150,27 +157,32 @@ def _family_outcomes(day: dt.date, findings: pa.Table) -> list[CheckOutcome]:
 )
 def gatekeeper_findings(
     context: dg.AssetExecutionContext,
+    config: ArrivalConfig,
     simulation: SimulationResource,
+    anomaly_schedule: AnomalyScheduleResource,
     gatekeeper: GatekeeperResource,
 ):
     """Run every detector on each live day of the run and record per-family checks."""
     store = GatekeeperStore(simulation.zone())
     baseline = store.read_baseline()
     rules = gatekeeper.rules_model()
+    scenario = build_scenario(simulation, anomaly_schedule)
     recorder = CheckRecorder(context, lambda _: FINDINGS)
-    recorded = set(store.findings_days())
     for day in _days(context.partition_keys):
-        # Stamped with the wall clock (a flag an earlier run recorded keeps its time): the
-        # measured detection delay runs from a batch's landing to its flag's first record.
-        previous = store.read_findings(day) if day in recorded else None
-        findings = stamp(detect_day(store.zone, day, baseline, rules), now(), previous)
+        targets = [p.batch_id for p in target_plans(scenario, day, config.batches, config.now())]
+        planned = [p.batch_id for p in plan_day(scenario, day, Window.LIVE)]
         with store_failures_fail_the_step(f"gatekeeper/findings {day}"):
-            path = store.write_findings(day, findings)
+            findings, path = record_batches(
+                store, day, baseline, rules, targets, planned, wall_clock()
+            )
         flags = flagged(findings)
         context.add_asset_metadata(
             {
                 "dagster/row_count": findings.num_rows,
                 "flagged_batches": int(flags["batch_id"].nunique()),
+                "batches_checked": f"{len(set(findings['batch_id'].to_pylist()))} of "
+                f"{len(planned)}",
+                "checked_by_this_run": dg.MetadataValue.json(targets),
                 "flags": dg.MetadataValue.md(markdown_rows(_flag_rows(flags))),
                 "path": path,
             },

@@ -7,7 +7,10 @@ wrapper: generation, writing and verification live in :mod:`dtg_assets.simulatio
 
 A run may cover a range of days (``BackfillPolicy.single_run()``); metadata and check results are
 still recorded per partition (see :mod:`dtg_assets.checks`). Selecting only checks (for example
-"Execute checks" in the UI) verifies what already landed without writing anything. Within a
+"Execute checks" in the UI) verifies what already landed without writing anything. A live day
+may be partial: the asset lands the batches its run config names, or those due by now, each
+batch committed on its own (see :mod:`dtg_assets.assets.live`), and checks what should have
+landed by then. Within a
 window the specs declare the funnel's lineage (visitor_events -> applications -> accounts ->
 transactions, all four -> labels -> manifest), though one engine call writes them together.
 """
@@ -21,7 +24,9 @@ from collections.abc import Iterator
 import dagster as dg
 import pyarrow as pa
 
+from dtg_assets.arrival import ArrivalConfig
 from dtg_assets.assets.columns import column_schema
+from dtg_assets.assets.live import arrival_metadata, expected_batches, land_live_day
 from dtg_assets.checks import CheckRecorder, asset_check_spec
 from dtg_assets.markdown import markdown_table
 from dtg_assets.partitions import landing_backfill_policy
@@ -133,8 +138,11 @@ def _metadata(name: str, result: DayResult, zone_uri: str) -> dict[str, object]:
     return {
         "dagster/row_count": result.manifest.num_rows,
         "preview": dg.MetadataValue.md(markdown_table(preview, max_rows=50)),
-        # What the day's checks verify it against, whatever the resources configure later.
-        "config_of_record": dg.MetadataValue.json(json.loads(result.manifest["config"][0].as_py())),
+        # What the day's checks verify it against, whatever the resources configure later (a
+        # live day none of whose batches is due yet has none).
+        "config_of_record": dg.MetadataValue.json(
+            json.loads(result.manifest["config"][0].as_py()) if result.manifest.num_rows else {}
+        ),
         "dagster/column_schema": column_schema(name, MANIFEST_SCHEMA),
         "data_root": zone_uri,
     }
@@ -178,9 +186,13 @@ def build_landing_asset(
     )
     def _landing(
         context: dg.AssetExecutionContext,
+        config: ArrivalConfig,
         simulation: SimulationResource,
         anomaly_schedule: AnomalyScheduleResource,
     ):
+        arrival = config
+        if window is Window.HISTORICAL and arrival.batches is not None:
+            raise dg.Failure(description="batches: only live days land batch by batch")
         config = build_scenario(simulation, anomaly_schedule)
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         selected = context.selected_asset_keys
@@ -195,7 +207,10 @@ def build_landing_asset(
                 started = time.perf_counter()
                 # Days committed before a store failure stay, this day's earlier version too.
                 with store_failures_fail_the_step(f"{window.value} {day}"):
-                    result = zone.write_day(config, day, window)
+                    if window is Window.LIVE:
+                        result = land_live_day(zone, config, day, arrival)
+                    else:
+                        result = zone.write_day(config, day, window)
                 elapsed = time.perf_counter() - started
                 rows = ", ".join(f"{result.rows(t)} {t}" for t in TABLES)
                 total = sum(result.rows(t) for t in TABLES)
@@ -210,7 +225,7 @@ def build_landing_asset(
                     key = asset_key(window, name)
                     if key in selected:
                         context.add_asset_metadata(
-                            _metadata(name, result, zone.uri),
+                            {**_metadata(name, result, zone.uri), **arrival_metadata(result)},
                             asset_key=key,
                             partition_key=day.isoformat(),
                         )
@@ -219,7 +234,9 @@ def build_landing_asset(
                     yield dg.MaterializeResult(asset_key=asset_key(window, name))
         recorder = CheckRecorder(context, lambda name: asset_key(window, name))
         for day in days if context.selected_asset_check_keys else ():
-            yield from recorder.record(verify_day(zone, config, day, window))
+            # A live day is checked for the batches due by the run's "now" (all, once it is over).
+            due = expected_batches(config, day, arrival) if window is Window.LIVE else None
+            yield from recorder.record(verify_day(zone, config, day, window, due=due))
         # A failed blocking check then fails the step (Dagster's own gating on ERROR checks
         # declared blocking): the gatekeeper downstream does not run on bad landing data.
         recorder.log_blocking_failures()
