@@ -208,7 +208,7 @@ def test_markdown_and_parquet_outputs(scores, tmp_path):
     by_anomaly, records = _tables(text)
     assert by_anomaly[0] == [
         "anomaly", "batches", "no_effect", "flagged", "recall", "by_its_detectors",
-        "false_positives", "median delay (min)", "max delay (min)",
+        "false_positives", "event-time median (min)", "event-time max (min)",
     ]  # fmt: skip
     assert ["null_burst", "2", "0", "2", "1.000", "1", "0", "3.0", "5.0"] in by_anomaly
     assert ["fraud_spike", "2", "1", "0", "0.000", "0", "0", "—", "—"] in by_anomaly
@@ -244,7 +244,7 @@ def test_markdown_delays_share_one_unit_and_format_whatever_their_size():
     fraud.update(verdict="flag", evidence_at=start(9) + dt.timedelta(minutes=2736.8333))
     scores = evaluate(pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA), labels(), manifest())
     by_anomaly, _ = _tables(scores.to_markdown())
-    columns = [by_anomaly[0].index(c) for c in ("median delay (min)", "max delay (min)")]
+    columns = [by_anomaly[0].index(c) for c in ("event-time median (min)", "event-time max (min)")]
     delays = {row[0]: [row[c] for c in columns] for row in by_anomaly[1:]}
     assert delays["fraud_spike"] == ["2,736.8", "2,736.8"]
     assert delays["null_burst"] == ["3.0", "5.0"]

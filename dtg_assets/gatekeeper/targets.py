@@ -4,12 +4,14 @@
 names, per type, the detectors built to catch it (for attribution and their false positives,
 never for recall, which counts any detector); :data:`RECORD_TARGETS` says, per record-level
 type, which labels are the truth (anomaly, table, affected column) and which detectors' flagged
-ids are the prediction.
+ids are the prediction. :class:`Targets` bundles the two: :data:`GATEKEEPER_TARGETS` (the
+gatekeeper's detectors by name) or :data:`ANY_DETECTOR` (any detector counts for every type).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from dtg_assets.simulation.config import ANOMALY_TYPES
 
@@ -101,3 +103,27 @@ RECORD_TARGETS: dict[str, RecordTarget] = {
         "distribution_shift", "visitor_events", None, ("distribution:*",)
     ),
 }
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Which detectors count for which anomaly type, at batch and at record level.
+
+    Attributes:
+        batch: Anomaly type -> detector-name patterns meant for it (attribution and false
+            positives; recall counts any detector whatever this says).
+        records: Record-level types: the labels that are the truth, the detectors predicting.
+    """
+
+    batch: Mapping[str, tuple[str, ...]]
+    records: Mapping[str, RecordTarget]
+
+
+# The gatekeeper's own detectors, by name: what its evaluation reports.
+GATEKEEPER_TARGETS = Targets(DEFAULT_TARGETS, RECORD_TARGETS)
+# Any detector, whatever its name, counts for every type (a detector that is not the
+# gatekeeper's: its names say nothing about what it looks for).
+ANY_DETECTOR = Targets(
+    dict.fromkeys(ALL_TYPES, ("*",)),
+    {name: replace(t, detectors=("*",)) for name, t in RECORD_TARGETS.items()},
+)

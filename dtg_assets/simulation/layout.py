@@ -208,6 +208,18 @@ def manifest_file(window: Window | str, day: dt.date) -> str:
     return f"{MANIFEST}/{day_stem(window, day)}{PARQUET}"
 
 
+def parse_manifest_name(name: str) -> tuple[Window, dt.date] | None:
+    """``(window, day)`` of a manifest file name, or None if not one."""
+    stem = name.removesuffix(PARQUET)
+    window, _, day = stem.rpartition("-")
+    if stem == name or window not in set(Window) or not (len(day) == 8 and day.isdigit()):
+        return None
+    try:
+        return Window(window), dt.datetime.strptime(day, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
 def temporary_name(final: str, token: str) -> str:
     """Hidden temporary path of ``final`` (a path or a name) for the writer ``token``."""
     directory, _, name = final.rpartition("/")
