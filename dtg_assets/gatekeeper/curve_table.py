@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from dtg_assets.gatekeeper.baseline import Baseline
-from dtg_assets.gatekeeper.command import run_command
-from dtg_assets.gatekeeper.evaluation import Evaluation, evaluate, load_ground_truth
-from dtg_assets.gatekeeper.external import external_findings, read_flags
+from dtg_assets.gatekeeper.command import FINDINGS_NAME, run_command
 from dtg_assets.gatekeeper.findings import detect_days
+from dtg_assets.gatekeeper.flagfile import read_flags
+from dtg_assets.gatekeeper.report import Evaluation
+from dtg_assets.gatekeeper.score import score
 from dtg_assets.gatekeeper.targets import ALL_TYPES
 from dtg_assets.gatekeeper.verdicts import FAMILIES
 from dtg_assets.markdown import markdown_table
@@ -103,22 +104,21 @@ def score_point(
     Raises:
         CommandError: If a command detector fails.
     """
-    labels, manifest = load_ground_truth(zone, days)
     rows = []
     if config.gatekeeper:
         findings = detect_days(zone, days, baseline)
         names = findings.select(["detector", "family"]).to_pylist()
         families = {r["detector"]: r["family"] for r in names}
-        evaluation = evaluate(findings, labels, manifest)
-        rows += _tally(GATEKEEPER, evaluation, families, (ALL, *FAMILIES))
+        rows += _tally(GATEKEEPER, score(zone, findings, days), families, (ALL, *FAMILIES))
     for i, (label, template) in enumerate(sorted(config.commands.items())):
-        target = Path(f"{zone.root}.findings-{i}") / "findings.parquet"
+        # Beside the data root, not in it: a foreign file there would be the zone's business.
+        target = Path(f"{zone.root}.findings-{i}") / FINDINGS_NAME
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)
         run_command(label, template, zone.root, target, config.command_timeout)
-        findings, record_targets = external_findings(read_flags(target), manifest)
-        evaluation = evaluate(findings, labels, manifest, record_targets=record_targets)
-        rows += _tally(label, evaluation, {}, (ALL,))
+        flags = read_flags(str(target))
+        # Any detector of the command counts for every type (ANY_DETECTOR, score's default).
+        rows += _tally(label, score(zone, flags, days), {}, (ALL,))
     return [{**r, "seed": seed, "strength": strength} for r in rows]
 
 
@@ -176,6 +176,22 @@ class Curves:
             label = detector if family == ALL else f"{detector}: {family}"
             out[label] = part[["strength", "recall"]].reset_index(drop=True)
         return out
+
+    def save(self, folder: str | Path) -> dict[str, Path]:
+        """Write the table as ``curves.csv`` and its markdown as ``curves.md``.
+
+        Args:
+            folder: Where (created if needed).
+
+        Returns:
+            ``{"csv": path, "markdown": path}``.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {"csv": folder / "curves.csv", "markdown": folder / "curves.md"}
+        self.table.to_csv(paths["csv"], index=False, float_format="%.6g")
+        paths["markdown"].write_text(self.to_markdown())
+        return paths
 
     def to_markdown(self) -> str:
         """Per detector: batch recall (caught/effective) and record precision/recall per
