@@ -106,7 +106,7 @@ def score_point(
     """
     rows = []
     if config.gatekeeper:
-        findings = detect_days(zone, days, baseline)
+        findings = detect_days(zone, days, baseline, config.rules)
         names = findings.select(["detector", "family"]).to_pylist()
         families = {r["detector"]: r["family"] for r in names}
         rows += _tally(GATEKEEPER, score(zone, findings, days), families, (ALL, *FAMILIES))

@@ -23,9 +23,10 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
-from dtg_assets.gatekeeper.baseline import Baseline, learn_baseline
+from dtg_assets.gatekeeper.baseline import Baseline, BaselineConfig, learn_baseline
 from dtg_assets.gatekeeper.command import check_template
 from dtg_assets.gatekeeper.curve_table import GATEKEEPER, Curves, score_point
+from dtg_assets.gatekeeper.rules import Rules
 from dtg_assets.gatekeeper.strength import check_strength, scaled_anomalies
 from dtg_assets.simulation.config import (
     AnomalyParams,
@@ -60,6 +61,8 @@ class CurveConfig(StrictModel):
     funnel: FunnelParams = FunnelParams()
     anomalies: AnomalyParams = Field(AnomalyParams(), description="The strength-1 parameters.")
     gatekeeper: bool = True
+    rules: Rules = Field(Rules(), description="The gatekeeper's detector rules.")
+    baseline: BaselineConfig = Field(BaselineConfig(), description="What its baseline measures.")
     commands: dict[str, str] = Field(
         {}, description="Detector name -> shell command template ({data_root}, {findings})."
     )
@@ -134,7 +137,7 @@ def _history(config: CurveConfig, seed: int, root: str) -> Baseline:
     days = [d for d, w in scenario_days(scenario) if w is Window.HISTORICAL]
     zone = LandingZone(root)
     zone.write_days(scenario, [(d, Window.HISTORICAL) for d in days])
-    return learn_baseline(zone, days)
+    return learn_baseline(zone, days, config.baseline)
 
 
 def _point(
