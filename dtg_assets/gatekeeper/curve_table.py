@@ -41,9 +41,10 @@ COUNTS = ("batches", "caught", "no_effect", "labelled", "flagged", "true_positiv
 
 
 def strength_label(strength: float) -> str:
-    """A strength as a fraction of the default: ``1``, ``1/2``, ``1/16``, ``0.3``."""
+    """A strength as a fraction of the default: ``1``, ``1/2``, ``1/16``; else a decimal."""
     frac = Fraction(strength).limit_denominator(1024)
-    return str(frac) if float(frac) == strength else f"{strength:g}"
+    halvings = frac.denominator & (frac.denominator - 1) == 0  # 1/2, 3/4, 1/16...
+    return str(frac) if halvings and float(frac) == strength else f"{strength:g}"
 
 
 def _tally(

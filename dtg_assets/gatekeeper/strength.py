@@ -81,7 +81,8 @@ def scaled_anomalies(
     for anomaly, params in STRENGTH_PARAMS.items():
         for name, neutral in params:
             zero = neutral(funnel) if callable(neutral) else neutral
-            data[anomaly][name] = zero + strength * (data[anomaly][name] - zero)
+            # Written so that strength 1 gives the default exactly, not to a rounding error.
+            data[anomaly][name] = strength * data[anomaly][name] + (1.0 - strength) * zero
     return AnomalyParams.model_validate(data)
 
 
