@@ -16,7 +16,7 @@ import pytest
 from dtg_assets.assets.curves import CURVES_DIR, detection_curves
 from dtg_assets.gatekeeper.command import CommandError, check_template, run_command
 from dtg_assets.gatekeeper.curve_plot import PlotUnavailableError, plot_curves
-from dtg_assets.gatekeeper.curve_table import ALL, GATEKEEPER, strength_label
+from dtg_assets.gatekeeper.curve_table import ALL, GATEKEEPER, Curves, strength_label
 from dtg_assets.gatekeeper.curves import CurveConfig, curve_scenario, run_curves
 from dtg_assets.gatekeeper.strength import FLAT_TYPES
 from dtg_assets.gatekeeper.targets import ALL_TYPES
@@ -122,10 +122,10 @@ def test_plots(default_curves, tmp_path):
         assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_plot_without_matplotlib(default_curves, tmp_path, monkeypatch):
+def test_plot_without_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(PlotUnavailableError, match=r"pip install 'dtg_assets\[plot\]'"):
-        plot_curves(default_curves, tmp_path / "none")
+        plot_curves(Curves(pd.DataFrame(), (1,)), tmp_path / "none")
     assert not (tmp_path / "none").exists()
 
 
