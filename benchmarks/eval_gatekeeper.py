@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from dtg_assets.gatekeeper import detect_days, learn_baseline
-from dtg_assets.gatekeeper.evaluation import Evaluation, evaluate, load_ground_truth
+from dtg_assets.gatekeeper.score import Evaluation, score
 from dtg_assets.simulation.config import BatchSpec, ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, scenario_days
@@ -62,8 +62,8 @@ def run(config: ScenarioConfig, root: str) -> tuple[Evaluation, dict[str, float]
     t = time.perf_counter()
     findings: pa.Table = detect_days(zone, [(d, w.value) for d, w in days], baseline)
     times["detect"] = time.perf_counter() - t
-    labels, manifest = load_ground_truth(zone, [(d, w.value) for d, w in days])
-    return evaluate(findings, labels, manifest), times
+    # Scored as dtg-score scores any findings file (the gatekeeper's detector attribution).
+    return score(zone, findings, days=[(d, w.value) for d, w in days]), times
 
 
 def untuned_week(seed: int, conversion_drop: bool) -> tuple[tuple[BatchSpec, ...], ...]:

@@ -92,7 +92,10 @@ def test_findings_asset_equals_detect_day_and_flags_every_anomalous_batch(landed
     store = GatekeeperStore(zone)
     stored = store.read_findings(LIVE_DAY)
     direct = detect_day(zone, LIVE_DAY, store.read_baseline())
-    assert stored.drop(["evidence_at"]).equals(direct.drop(["evidence_at"]))
+    stamps = ["evidence_at", "flagged_at"]  # the asset stamps when it recorded the findings
+    assert stored.drop(stamps).equals(direct.drop(stamps))
+    assert stored["flagged_at"].null_count == 0  # stamped with the wall clock
+    assert direct["flagged_at"].null_count == direct.num_rows  # unstamped unless asked
     flagged_batches = set(flagged(stored)["batch_id"])
     plans = plan_day(config, LIVE_DAY, Window.LIVE)
     assert flagged_batches == {p.batch_id for p in plans if p.anomaly is not None}
@@ -196,6 +199,11 @@ def test_evaluation_asset_scores_findings_like_evaluate(landed, materialized):
     for row in records.to_pylist():
         assert row["labelled"] == live_truth[row["record_type"]]
     assert pc.sum(records["true_positives"]).as_py() > 0
+    # Measured delay: each flagged live batch's landing to its findings being recorded.
+    with zone.fs.open(zone.path("gatekeeper", "evaluation", "batches.parquet"), "rb") as handle:
+        batches = pq.read_table(handle).to_pandas()
+    live = batches[batches["flagged"] & (batches["window"] == "live")]
+    assert len(live) == 6 and (live["measured_delay_minutes"] >= 0).all()
 
 
 def test_findings_without_a_baseline_fail_with_a_clear_message(tmp_path):

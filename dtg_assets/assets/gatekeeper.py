@@ -18,8 +18,8 @@ import pyarrow as pa
 from dtg_assets.assets.landing import asset_key, store_failures_fail_the_step
 from dtg_assets.checks import CheckRecorder, asset_check_spec
 from dtg_assets.gatekeeper import detect_day, learn_baseline
-from dtg_assets.gatekeeper.evaluation import evaluate, load_ground_truth
 from dtg_assets.gatekeeper.findings import flagged
+from dtg_assets.gatekeeper.score import score
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.gatekeeper.verdicts import FAMILIES
 from dtg_assets.markdown import markdown_rows
@@ -154,7 +154,8 @@ def gatekeeper_findings(
     rules = gatekeeper.rules_model()
     recorder = CheckRecorder(context, lambda _: FINDINGS)
     for day in _days(context.partition_keys):
-        findings = detect_day(store.zone, day, baseline, rules)
+        # Stamped with the wall clock: the measured detection delay runs from landing to here.
+        findings = detect_day(store.zone, day, baseline, rules, flagged_at=dt.datetime.now(dt.UTC))
         with store_failures_fail_the_step(f"gatekeeper/findings {day}"):
             path = store.write_findings(day, findings)
         flags = flagged(findings)
@@ -187,7 +188,8 @@ def gatekeeper_findings(
     "thirteen), batch-level recall over the batches the anomaly had an effect on (`no_effect` "
     "batches apart) and false positives (historical and normal live batches included), "
     "record-level precision and recall for every type with record labels, and detection "
-    "delay. Stored at `gatekeeper/evaluation/`.",
+    "delays (measured from each batch's landing to its findings, and in event time), scored "
+    "by the same code as `dtg-score`. Stored at `gatekeeper/evaluation/`.",
 )
 def gatekeeper_evaluation(
     context: dg.AssetExecutionContext,
@@ -206,8 +208,8 @@ def gatekeeper_evaluation(
     parts = [detect_day(store.zone, d, baseline, rules, "historical") for d in history]
     findings = pa.concat_tables([*parts, *(store.read_findings(d) for d in live_days)])
     pairs = [(d, "historical") for d in history] + [(d, "live") for d in live_days]
-    labels, manifest = load_ground_truth(store.zone, pairs)
-    evaluation = evaluate(findings, labels, manifest)
+    # The same scoring as dtg-score's, with the gatekeeper's detector attribution.
+    evaluation = score(store.zone, findings, days=pairs)
     with store_failures_fail_the_step("gatekeeper/evaluation"):
         paths = store.write_evaluation(evaluation.to_tables())
     summary = evaluation.summary()

@@ -4,7 +4,9 @@ The gatekeeper learns what normal landing data looks like from the historical wi
 (:func:`learn_baseline`), checks each live micro-batch with named rules in four families —
 technical, business, freshness, statistical — (:func:`detect_day`), structural failures
 included (drifted files, replays, orphans, clock shifts, distribution drift, missing batches),
-and is scored against the simulator's ground-truth labels and manifest (:func:`evaluate`).
+and is scored against the simulator's ground-truth labels and manifest (:func:`evaluate`); any
+detector's findings, in the findings format, are scored by the same code (:func:`score`,
+``dtg-score``).
 Detectors read the landing zone only, each file with its own schema; the ground truth is read by
 the evaluation alone.
 """
@@ -18,6 +20,7 @@ from dtg_assets.gatekeeper.findings import (
     detect_days,
 )
 from dtg_assets.gatekeeper.rules import Rules
+from dtg_assets.gatekeeper.score import landed_at, score
 
 __all__ = [
     "FINDINGS_SCHEMA",
@@ -29,6 +32,8 @@ __all__ = [
     "detect_day",
     "detect_days",
     "evaluate",
+    "landed_at",
     "learn_baseline",
     "load_ground_truth",
+    "score",
 ]

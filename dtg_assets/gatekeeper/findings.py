@@ -51,6 +51,9 @@ FINDINGS_SCHEMA = pa.schema(
         pa.field("flagged_ids", pa.list_(pa.string()), nullable=False),
         pa.field("evidence_at", TS),
         pa.field("detail", pa.string(), nullable=False),
+        # Wall-clock time the findings were recorded (set by the caller; null when not given):
+        # the measured detection delay runs from a batch's landing to it.
+        pa.field("flagged_at", TS),
     ]
 )
 _FIELDS = [f.name for f in dataclasses.fields(Finding)]
@@ -64,6 +67,7 @@ def detect_batches(
     day: dt.date | None = None,
     window: str | None = None,
     prior: Mapping[str, pa.Array] | None = None,
+    flagged_at: dt.datetime | None = None,
 ) -> pa.Table:
     """Run every enabled detector on every batch present in some landing tables.
 
@@ -78,6 +82,7 @@ def detect_batches(
             placed on their arrival grid: each empty slot is a missing batch, flagged by
             ``cadence`` under the id it would have had.
         prior: Per table, primary keys landed before these batches (replays across days).
+        flagged_at: When these findings are recorded (UTC wall clock), on every row.
 
     Returns:
         One row per (batch, detector), ``FINDINGS_SCHEMA``.
@@ -111,7 +116,12 @@ def detect_batches(
     columns = zip(*map(_VALUES, found), strict=True) if found else [[] for _ in _FIELDS]
     n = len(found)
     return pa.Table.from_pydict(
-        {"day": [day] * n, "window": [window] * n, **dict(zip(_FIELDS, columns, strict=True))},
+        {
+            "day": [day] * n,
+            "window": [window] * n,
+            **dict(zip(_FIELDS, columns, strict=True)),
+            "flagged_at": [flagged_at] * n,
+        },
         schema=FINDINGS_SCHEMA,
     )
 
@@ -122,6 +132,7 @@ def detect_day(
     baseline: Baseline,
     rules: Rules | None = None,
     window: str = "live",
+    flagged_at: dt.datetime | None = None,
 ) -> pa.Table:
     """Read one day of a window from the landing zone and run the detectors on its batches.
 
@@ -131,13 +142,15 @@ def detect_day(
         baseline: What normal looks like.
         rules: Detector configuration.
         window: ``live`` (default) or ``historical``.
+        flagged_at: When these findings are recorded (UTC wall clock; the caller's clock).
 
     Returns:
         One row per (batch, detector) of that day; empty if nothing landed.
     """
     tables, _ = read_days(zone, window, [day])
+    prior = prior_keys(zone, day)
     return detect_batches(
-        tables, baseline, rules, day=day, window=window, prior=prior_keys(zone, day)
+        tables, baseline, rules, day=day, window=window, prior=prior, flagged_at=flagged_at
     )
 
 

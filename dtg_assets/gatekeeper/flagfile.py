@@ -134,7 +134,8 @@ def validate_table(table: pa.Table, where: str = "findings") -> pa.Table:
 
 
 def _csv(path: str) -> tuple[dict[str, pa.Array], list[int]]:
-    with open(path, newline="", encoding="utf-8") as handle:
+    # utf-8-sig: spreadsheet exports often start with a byte-order mark.
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
         names = [h.strip() for h in header]
@@ -171,14 +172,14 @@ def _jsonl(path: str) -> tuple[dict[str, pa.Array], list[int]]:
                 value = record.get(name)
                 if value is not None and not isinstance(value, str):
                     raise FlagsError(
-                        f"{path}: row {number}, field {name}: {json.dumps(value)} is a "
-                        f"{type(value).__name__}; a string is required"
+                        f"{path}: row {number}, field {name}: {json.dumps(value)} is not a "
+                        "string; a string (or null) is required"
                     )
-                if name in record:
-                    values.setdefault(name, [None] * len(rows))
+                if name in record and name not in values:
+                    values[name] = [None] * len(rows)  # a column first seen here
             version = record.get("format_version")
-            if "format_version" in record:
-                values.setdefault("format_version", [None] * len(rows))
+            if "format_version" in record and "format_version" not in values:
+                values["format_version"] = [None] * len(rows)
             for name, column in values.items():
                 column.append(version if name == "format_version" else record.get(name))
             rows.append(number)

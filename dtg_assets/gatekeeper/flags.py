@@ -136,7 +136,7 @@ def check_rows(columns: dict[str, pa.Array], rows: list[int], where: str) -> pa.
         rows, where, "table",
         lambda i: f"missing for record_id {record[i].as_py()!r}; a record-level flag names both",
     )  # fmt: skip
-    unknown = pc.invert(pc.is_in(table, value_set=pa.array(TABLES))).fill_null(False)
+    unknown = pc.and_(pc.is_valid(table), pc.invert(pc.is_in(table, value_set=pa.array(TABLES))))
     _first(
         unknown, rows, where, "table",
         lambda i: f"{table[i].as_py()!r} is not a landing table (allowed: {', '.join(TABLES)})",

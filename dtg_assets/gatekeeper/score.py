@@ -51,7 +51,10 @@ def _mtime(zone: LandingZone, path: str) -> dt.datetime | None:
         info = zone.fs.info(path)
     except FileNotFoundError:
         return None  # deleted since: the row-count checks report it
-    stamp = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+    # Local and SFTP-like stores say mtime, S3 LastModified, others last_modified; an object
+    # store without them (memory://) has created: objects are written whole, once.
+    names = ("mtime", "LastModified", "last_modified", "created")
+    stamp = next((info[n] for n in names if info.get(n) is not None), None)
     if isinstance(stamp, int | float):
         return dt.datetime.fromtimestamp(stamp, dt.UTC)
     if isinstance(stamp, dt.datetime):

@@ -66,7 +66,9 @@ def _batches(
     landed: Mapping[str, dt.datetime],
 ) -> pd.DataFrame:
     by_batch = flags.groupby("batch_id")
-    detectors = by_batch["detector"].agg(lambda s: sorted(set(s)))
+    # One row per (batch, detector) first: record-level flags repeat them by the thousand.
+    pairs = flags.drop_duplicates(["batch_id", "detector"])
+    detectors = pairs.groupby("batch_id")["detector"].agg(sorted)
     effects = _effects(labels)
     out = manifest[["batch_id", "window", "day", "batch_start"]].copy()
     planned = _planned(manifest)

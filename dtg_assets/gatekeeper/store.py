@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pyarrow as pa
 
 from dtg_assets.gatekeeper.baseline import Baseline
-from dtg_assets.gatekeeper.findings import FINDINGS_SCHEMA
+from dtg_assets.gatekeeper.findings import FINDINGS_SCHEMA, TS
 from dtg_assets.simulation import layout
 from dtg_assets.simulation.commit import Commit
 from dtg_assets.simulation.landing import LandingZone
@@ -77,9 +77,16 @@ class GatekeeperStore:
         )
 
     def read_findings(self, day: dt.date) -> pa.Table:
-        """One live day's findings."""
+        """One live day's findings (``flagged_at`` null in files written before it existed)."""
         path = self.zone.path(layout.findings_file(day))
-        return read_parquet_files(self.zone, [path], FINDINGS_SCHEMA)
+        try:
+            return read_parquet_files(self.zone, [path], FINDINGS_SCHEMA)
+        except ValueError:
+            older = pa.schema([f for f in FINDINGS_SCHEMA if f.name != "flagged_at"])
+            table = read_parquet_files(self.zone, [path], older)
+            return table.append_column(
+                FINDINGS_SCHEMA.field("flagged_at"), pa.nulls(table.num_rows, TS)
+            )
 
     def findings_days(self) -> list[dt.date]:
         """Days with stored findings, in order."""
