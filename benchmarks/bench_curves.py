@@ -7,16 +7,20 @@ type (the PNGs need the ``plot`` extra). The target is all thirteen types at the
 strengths and seeds in at most 3 minutes on a 2-core machine.
 
     .venv/bin/python benchmarks/bench_curves.py [--seeds 42 7 2026] [--strengths 1 0.5 ...]
-        [--scale 1.0] [--workers 2] [--command NAME='cmd {data_root} {findings}'] [--out DIR]
+        [--scale 1.0] [--workers 2] [--command NAME='cmd {data_root} {findings}']
+        [--findings-format parquet|csv|jsonl] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
+from dtg_assets.gatekeeper.command import CommandError
 from dtg_assets.gatekeeper.curve_plot import PlotUnavailableError, plot_curves
 from dtg_assets.gatekeeper.curves import CurveConfig, run_curves
+from dtg_assets.gatekeeper.flags import FlagsError
 
 
 def _command(text: str) -> tuple[str, str]:
@@ -36,17 +40,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=defaults.workers)
     parser.add_argument("--no-gatekeeper", action="store_true")
     parser.add_argument("--command", type=_command, action="append", default=[])
+    parser.add_argument("--findings-format", choices=["parquet", "csv", "jsonl"], default="parquet")
     parser.add_argument("--out", help="folder for curves.csv, curves.md and the PNGs")
     args = parser.parse_args()
     try:
         config = CurveConfig(
             seeds=args.seeds, strengths=args.strengths, scale=args.scale, workers=args.workers,
             gatekeeper=not args.no_gatekeeper, commands=dict(args.command),
+            findings_format=args.findings_format,
         )  # fmt: skip
     except ValueError as exc:
         parser.error(" ".join(str(exc).split()))
     start = time.perf_counter()
-    curves = run_curves(config)
+    try:
+        curves = run_curves(config)
+    except (CommandError, FlagsError) as exc:
+        sys.exit(f"bench_curves: {exc}")
     elapsed = time.perf_counter() - start
     print(curves.to_markdown())
     points = len(config.seeds) * len(config.strengths)

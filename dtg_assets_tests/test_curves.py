@@ -18,6 +18,7 @@ from dtg_assets.gatekeeper.command import CommandError, check_template, run_comm
 from dtg_assets.gatekeeper.curve_plot import PlotUnavailableError, plot_curves
 from dtg_assets.gatekeeper.curve_table import ALL, GATEKEEPER, Curves, strength_label
 from dtg_assets.gatekeeper.curves import CurveConfig, curve_scenario, run_curves
+from dtg_assets.gatekeeper.flags import FlagsError
 from dtg_assets.gatekeeper.strength import FLAT_TYPES
 from dtg_assets.gatekeeper.targets import ALL_TYPES
 from dtg_assets.resources import GatekeeperResource, SimulationResource
@@ -38,7 +39,7 @@ TINY = {
 NULL_CAMPAIGNS = textwrap.dedent(
     """
     import glob, os, sys
-    import pyarrow as pa, pyarrow.parquet as pq
+    import pyarrow as pa, pyarrow.csv as pc, pyarrow.parquet as pq
     root, out = sys.argv[1], sys.argv[2]
     rows = {"batch_id": [], "detector": [], "table": [], "record_id": []}
     for path in glob.glob(os.path.join(root, "landing", "visitor_events", "*", "live-*")):
@@ -48,7 +49,7 @@ NULL_CAMPAIGNS = textwrap.dedent(
         rows["record_id"] += t["visitor_id"].to_pylist()
         rows["detector"] += ["null_campaigns"] * t.num_rows
         rows["table"] += ["visitor_events"] * t.num_rows
-    pq.write_table(pa.table(rows), out)
+    (pc.write_csv if out.endswith(".csv") else pq.write_table)(pa.table(rows), out)
     """
 )
 
@@ -136,11 +137,14 @@ def test_parallel_equals_serial():
     assert serial.table["batches"].sum() > 0
 
 
-def test_command_detector(tmp_path):
+@pytest.mark.parametrize("findings_format", ["parquet", "csv"])
+def test_command_detector(tmp_path, findings_format):
     script = tmp_path / "nulls.py"
     script.write_text(NULL_CAMPAIGNS)
     command = f"{sys.executable} {script} {{data_root}} {{findings}}"
-    config = CurveConfig(**TINY, gatekeeper=False, commands={"nulls": command})
+    config = CurveConfig(
+        **TINY, gatekeeper=False, commands={"nulls": command}, findings_format=findings_format
+    )
     lines = run_curves(config).table.set_index(["anomaly", "strength"])
     assert set(lines["detector"]) == {"nulls"} and set(lines["family"]) == {ALL}
     for strength in TINY["strengths"]:
@@ -163,6 +167,15 @@ def test_command_errors(tmp_path):
         run_command("bad", "echo boom >&2; exit 3 # {data_root} {findings}", "r", out, 10)
     with pytest.raises(CommandError, match="wrote no findings file"):
         run_command("lazy", "true {data_root} {findings}", "r", out, 10)
+    with pytest.raises(CommandError, match=r"^command 'slow' timed out after 0.5 s$"):
+        run_command("slow", "sleep 5 # {data_root} {findings}", "r", out, 0.5)
+
+
+def test_invalid_findings_stop_the_sweep(tmp_path):
+    bad = "echo 'batch_id,detector' > {findings}; echo ',x' >> {findings} # {data_root}"
+    config = CurveConfig(**TINY, gatekeeper=False, commands={"bad": bad}, findings_format="csv")
+    with pytest.raises(FlagsError, match="row 1, field batch_id"):
+        run_curves(config)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ A command detector is any program that reads a data root and writes a findings f
 findings format (one row per flag: ``batch_id``, ``detector``, optional ``table`` and
 ``record_id``; Parquet, CSV or JSON lines by the file's extension). The template names the data
 root and the findings file with ``{data_root}`` and ``{findings}``; both are shell-quoted when
-substituted, and ``DTG_DATA_ROOT`` is set to the data root too. A command that fails or writes
+substituted, and ``DTG_DATA_ROOT`` is set to the data root too; its standard output is
+discarded. A command that fails or writes
 no findings file is an error of one line naming the command, its exit status and the last line
 it printed on stderr.
 """
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 from pathlib import Path
 
 PLACEHOLDERS = ("{data_root}", "{findings}")
-# The findings file's name: its extension picks the reader (Parquet, CSV or JSON lines).
-FINDINGS_NAME = "findings.parquet"
+# The findings file's extension picks its reader (Parquet, CSV or JSON lines).
+FINDINGS_FORMATS = ("parquet", "csv", "jsonl")
 
 
 class CommandError(RuntimeError):
@@ -72,16 +74,21 @@ def run_command(label: str, template: str, data_root: str, findings: Path, timeo
     """
     command = template.format(data_root=shlex.quote(data_root), findings=shlex.quote(str(findings)))
     env = {**os.environ, "DTG_DATA_ROOT": data_root}
-    try:
-        done = subprocess.run(
-            command, shell=True, env=env, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        raise CommandError(f"command {label!r} timed out after {timeout:g} s") from None
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
+    # Its own session: on a timeout the whole group goes (a shell's children included).
+    with subprocess.Popen(
+        command, shell=True, env=env, text=True, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    ) as process:  # fmt: skip
+        try:
+            _, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise CommandError(f"command {label!r} timed out after {timeout:g} s") from None
+    if process.returncode != 0:
+        lines = stderr.strip().splitlines()
         last = lines[-1] if lines else "no output on stderr"
-        raise CommandError(f"command {label!r} exited with status {done.returncode}: {last}")
+        raise CommandError(f"command {label!r} exited with status {process.returncode}: {last}")
     if not findings.is_file():
         raise CommandError(f"command {label!r} wrote no findings file at {findings}")
     return findings

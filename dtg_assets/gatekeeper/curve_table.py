@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dtg_assets.gatekeeper.baseline import Baseline
-from dtg_assets.gatekeeper.command import FINDINGS_NAME, run_command
+from dtg_assets.gatekeeper.command import run_command
 from dtg_assets.gatekeeper.findings import detect_days
 from dtg_assets.gatekeeper.flagfile import read_flags
 from dtg_assets.gatekeeper.report import Evaluation
@@ -104,6 +104,7 @@ def score_point(
 
     Raises:
         CommandError: If a command detector fails.
+        FlagsError: If its findings file is not valid format-v1 findings.
     """
     rows = []
     if config.gatekeeper:
@@ -113,7 +114,7 @@ def score_point(
         rows += _tally(GATEKEEPER, score(zone, findings, days), families, (ALL, *FAMILIES))
     for i, (label, template) in enumerate(sorted(config.commands.items())):
         # Beside the data root, not in it: a foreign file there would be the zone's business.
-        target = Path(f"{zone.root}.findings-{i}") / FINDINGS_NAME
+        target = Path(f"{zone.root}.findings-{i}") / f"findings.{config.findings_format}"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)
         run_command(label, template, zone.root, target, config.command_timeout)

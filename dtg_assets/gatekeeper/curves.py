@@ -19,7 +19,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -65,6 +65,9 @@ class CurveConfig(StrictModel):
     baseline: BaselineConfig = Field(BaselineConfig(), description="What its baseline measures.")
     commands: dict[str, str] = Field(
         {}, description="Detector name -> shell command template ({data_root}, {findings})."
+    )
+    findings_format: Literal["parquet", "csv", "jsonl"] = Field(
+        "parquet", description="The extension of the {findings} file a command writes."
     )
     command_timeout: float = Field(600.0, gt=0.0)
     workers: int = Field(2, ge=1, le=64)
@@ -172,6 +175,7 @@ def run_curves(config: CurveConfig, workdir: str | Path | None = None) -> Curves
 
     Raises:
         CommandError: If a command detector fails (one line).
+        FlagsError: If a command's findings file is not valid format-v1 findings (one line).
     """
     with tempfile.TemporaryDirectory(prefix="dtg-curves-") as tmp:
         base = Path(workdir) if workdir is not None else Path(tmp)
