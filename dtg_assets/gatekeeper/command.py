@@ -5,9 +5,9 @@ findings format (one row per flag: ``batch_id``, ``detector``, optional ``table`
 ``record_id``; Parquet, CSV or JSON lines by the file's extension). The template names the data
 root and the findings file with ``{data_root}`` and ``{findings}``; both are shell-quoted when
 substituted, and ``DTG_DATA_ROOT`` is set to the data root too; its standard output is
-discarded. A command that fails or writes
-no findings file is an error of one line naming the command, its exit status and the last line
-it printed on stderr.
+discarded. A command that fails, times out (its whole process group is killed) or writes no
+findings file is an error of one line naming the command, its exit status and the last line it
+printed on stderr.
 """
 
 from __future__ import annotations
