@@ -19,8 +19,6 @@ import subprocess
 from pathlib import Path
 
 PLACEHOLDERS = ("{data_root}", "{findings}")
-# The findings file's extension picks its reader (Parquet, CSV or JSON lines).
-FINDINGS_FORMATS = ("parquet", "csv", "jsonl")
 
 
 class CommandError(RuntimeError):
