@@ -171,9 +171,13 @@ def test_command_errors(tmp_path):
         run_command("slow", "sleep 5 # {data_root} {findings}", "r", out, 0.5)
 
 
-def test_invalid_findings_stop_the_sweep(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_invalid_findings_stop_the_sweep(workers):
     bad = "echo 'batch_id,detector' > {findings}; echo ',x' >> {findings} # {data_root}"
-    config = CurveConfig(**TINY, gatekeeper=False, commands={"bad": bad}, findings_format="csv")
+    config = CurveConfig(
+        **{**TINY, "workers": workers}, gatekeeper=False, commands={"bad": bad},
+        findings_format="csv",
+    )  # fmt: skip
     with pytest.raises(FlagsError, match="row 1, field batch_id"):
         run_curves(config)
 

@@ -35,6 +35,7 @@ from dtg_assets.simulation.config import (
     ScenarioConfig,
     StrictModel,
 )
+from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.layout import config_hash
 from dtg_assets.simulation.plan import Window, scenario_days
 from dtg_assets.simulation.seeds import MAX_SEED
@@ -134,8 +135,6 @@ def curve_scenario(config: CurveConfig, seed: int, strength: float) -> ScenarioC
 
 
 def _history(config: CurveConfig, seed: int, root: str) -> Baseline:
-    from dtg_assets.simulation.landing import LandingZone
-
     scenario = curve_scenario(config, seed, 1.0)
     days = [d for d, w in scenario_days(scenario) if w is Window.HISTORICAL]
     zone = LandingZone(root)
@@ -146,8 +145,6 @@ def _history(config: CurveConfig, seed: int, root: str) -> Baseline:
 def _point(
     config: CurveConfig, seed: int, strength: float, history: str, root: str, baseline: Baseline
 ) -> list[dict]:
-    from dtg_assets.simulation.landing import LandingZone
-
     scenario = curve_scenario(config, seed, strength)
     # The history was written at strength 1: it must be byte for byte this scenario's too.
     if config_hash(scenario, Window.HISTORICAL) != config_hash(
@@ -191,11 +188,18 @@ def run_curves(config: CurveConfig, workdir: str | Path | None = None) -> Curves
         else:
             # Spawned, not forked: the caller (a Dagster run) may hold threads and locks.
             with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
-                learned = {s: pool.submit(_history, config, s, histories[s]) for s in config.seeds}
-                baselines = {s: f.result() for s, f in learned.items()}
-                futures = [
-                    pool.submit(_point, config, s, k, histories[s], r, baselines[s])
-                    for s, k, r in points
-                ]
-                rows = [f.result() for f in futures]
+                try:
+                    learned = {
+                        s: pool.submit(_history, config, s, histories[s]) for s in config.seeds
+                    }
+                    baselines = {s: f.result() for s, f in learned.items()}
+                    futures = [
+                        pool.submit(_point, config, s, k, histories[s], r, baselines[s])
+                        for s, k, r in points
+                    ]
+                    rows = [f.result() for f in futures]
+                except BaseException:
+                    # One point failed (a command, say): the others are not worth waiting for.
+                    pool.shutdown(cancel_futures=True)
+                    raise
     return Curves.from_rows(config, [row for part in rows for row in part])
