@@ -1,11 +1,12 @@
 """Draw the detection curves: one PNG per anomaly type (matplotlib, the ``plot`` extra).
 
 Each figure plots batch recall (caught over effective batches, pooled over the seeds) against
-strength on a log2 axis, the default strength at the right: one solid line per detector (all
-its families together), one per detector family that caught anything of the type, and a dashed
-line for the record-level recall where the type has record labels. Where a line sits at 1 the
-gate sees the problem; where it falls is where it stops seeing it. matplotlib is optional:
-without it :func:`plot_curves` raises :class:`PlotUnavailableError`, one line naming the extra.
+strength on a log2 axis, the default strength at the right: one broad translucent line per
+detector (all its families together), a thin one per detector family that caught anything of
+the type, and a dashed line for the record-level recall where the type has record labels.
+Where a line sits at 1 the gate sees the problem; where it falls is where it stops seeing it.
+matplotlib is optional: without it :func:`plot_curves` raises :class:`PlotUnavailableError`,
+one line naming the extra.
 """
 
 from __future__ import annotations
@@ -52,12 +53,17 @@ def plot_anomaly(curves: Curves, anomaly: str, path: Path) -> Path:
         if family != ALL and not part["caught"].any():
             continue  # a family that never caught this type would only be a line at zero
         label = detector if family == ALL else f"{detector}: {family}"
-        style = {"linewidth": 2.6, "zorder": 3} if family == ALL else {"linewidth": 1.2}
+        # The whole detector as a broad translucent band, so that family lines on it show.
+        style = (
+            {"linewidth": 6, "alpha": 0.35, "markersize": 9, "zorder": 1}
+            if family == ALL
+            else {"linewidth": 1.4, "markersize": 4, "zorder": 2}
+        )
         ax.plot(part["strength"], part["recall"], marker="o", label=label, **style)
         if family == ALL and part["labelled"].sum():
             ax.plot(
                 part["strength"], part["record_recall"], linestyle="--", marker=".",
-                label=f"{detector}: record recall",
+                label=f"{detector}: record recall", zorder=3,
             )  # fmt: skip
     strengths = sorted(sub["strength"].unique())
     ax.set_xscale("log", base=2)
