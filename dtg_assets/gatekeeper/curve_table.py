@@ -196,8 +196,9 @@ class Curves:
         return paths
 
     def to_markdown(self) -> str:
-        """Per detector: batch recall (caught/effective) and record precision/recall per
-        anomaly type (rows) and strength (columns), and the false alarms per strength."""
+        """Per detector: batch recall (caught/effective, and batches without effect) and
+        record precision/recall per anomaly type (rows) and strength (columns), and the false
+        alarms per strength."""
         parts = []
         for detector, sub in self.table[self.table["family"] == ALL].groupby(
             "detector", sort=False
@@ -205,7 +206,7 @@ class Curves:
             names = [strength_label(s) for s in sub["strength"].unique()]
             rows, records = [], []
             for anomaly, part in sub.groupby("anomaly", sort=False):
-                cells = [_recall(r.caught, r.batches) for r in part.itertuples()]
+                cells = [_recall(r.caught, r.batches, r.no_effect) for r in part.itertuples()]
                 rows.append({"anomaly": anomaly, **dict(zip(names, cells, strict=True))})
                 if part["labelled"].sum():
                     cells = [_pr(r) for r in part.itertuples()]
@@ -221,8 +222,9 @@ class Curves:
         return "\n".join(parts).rstrip() + "\n"
 
 
-def _recall(caught: int, batches: int) -> str:
-    return f"{caught / batches:.2f} ({caught}/{batches})" if batches else "no effect"
+def _recall(caught: int, batches: int, no_effect: int) -> str:
+    idle = f", {no_effect} no effect" if no_effect else ""
+    return f"{caught / batches:.2f} ({caught}/{batches}{idle})" if batches else "no effect"
 
 
 def _pr(row: object) -> str:
