@@ -5,6 +5,7 @@ session): recall at a stronger strength is at least recall at any weaker one min
 effective batch of a seed's two, pooled over three seeds, is 1/6: the tolerance allows two).
 """
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -219,3 +220,12 @@ def test_asset_materializes(tmp_path):
     assert not failed.success
     [failure] = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "strength=2.0 is out of range" in failure.step_failure_data.error.message
+
+
+def test_sweep_and_plot_modules_import_neither_dagster_nor_matplotlib():
+    code = (
+        "import sys, dtg_assets.gatekeeper.curves, dtg_assets.gatekeeper.curve_plot; "
+        "print(sorted(m for m in ('dagster', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
