@@ -8,9 +8,12 @@ assets run through Dagster and are compared with the pure functions they wrap.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import shutil
 
 import dagster as dg
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -28,6 +31,9 @@ from dtg_assets.definitions import defs
 from dtg_assets.gatekeeper import Baseline, detect_day
 from dtg_assets.gatekeeper.evaluation import evaluate, load_ground_truth
 from dtg_assets.gatekeeper.findings import flagged
+from dtg_assets.gatekeeper.flagfile import write_flags
+from dtg_assets.gatekeeper.flags import from_findings
+from dtg_assets.gatekeeper.score_cli import main as score_main
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.partitions import historical_partitions
 from dtg_assets.resources import GatekeeperResource, SimulationResource
@@ -204,6 +210,52 @@ def test_evaluation_asset_scores_findings_like_evaluate(landed, materialized):
         batches = pq.read_table(handle).to_pandas()
     live = batches[batches["flagged"] & (batches["window"] == "live")]
     assert len(live) == 6 and (live["measured_delay_minutes"] >= 0).all()
+
+
+def test_evaluation_asset_equals_dtg_score_on_the_exported_findings(
+    landed, materialized, tmp_path, capsys
+):
+    root, _ = landed
+    zone = LandingZone(root)
+    store = GatekeeperStore(zone)
+    history = [dt.date.fromisoformat(k) for k in historical_partitions.get_partition_keys()]
+    baseline = store.read_baseline()
+    parts = [detect_day(zone, d, baseline, window="historical") for d in history]
+    findings = pa.concat_tables([*parts, store.read_findings(LIVE_DAY)])
+    path = str(tmp_path / "gatekeeper.parquet")
+    write_flags(from_findings(findings), path)
+    args = ["--data-root", root, "--findings", path, "--targets", "gatekeeper", "--format", "json"]
+    assert score_main(args) == 0
+    scored = json.loads(capsys.readouterr().out)
+    meta = materialized[2].get_asset_materialization_events()[0].materialization.metadata
+    assert scored["summary"] == {k: meta[k].value for k in scored["summary"]}
+    for name in ("by_anomaly", "records"):
+        with zone.fs.open(zone.path("gatekeeper", "evaluation", f"{name}.parquet"), "rb") as f:
+            stored = pq.read_table(f).to_pandas()
+        rows = json.loads(stored.to_json(orient="records"))  # 10 significant digits
+        assert len(rows) == len(scored[name]), name
+        for want, got in zip(rows, scored[name], strict=True):
+            assert got.keys() == want.keys(), name
+            for key, value in want.items():
+                close = isinstance(value, float) and math.isclose(got[key], value, rel_tol=1e-9)
+                assert close or got[key] == value, (name, key)
+
+
+def test_rematerialized_findings_keep_the_time_each_flag_was_first_recorded(landed, materialized):
+    root, _ = landed
+    store = GatekeeperStore(LandingZone(root))
+    first = store.read_findings(LIVE_DAY)
+    dg.materialize(
+        [gatekeeper_findings],
+        resources=_resources(root),
+        instance=materialized[3],
+        partition_key=LIVE_DAY.isoformat(),
+    )
+    again = store.read_findings(LIVE_DAY)
+    flags = pc.equal(again["verdict"], "flag")
+    assert again.filter(flags)["flagged_at"].equals(first.filter(flags)["flagged_at"])
+    passes = again.filter(pc.invert(flags))["flagged_at"]
+    assert pc.all(pc.greater(passes, first.filter(pc.invert(flags))["flagged_at"])).as_py()
 
 
 def test_findings_without_a_baseline_fail_with_a_clear_message(tmp_path):

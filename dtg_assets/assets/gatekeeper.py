@@ -18,7 +18,7 @@ import pyarrow as pa
 from dtg_assets.assets.landing import asset_key, store_failures_fail_the_step
 from dtg_assets.checks import CheckRecorder, asset_check_spec
 from dtg_assets.gatekeeper import detect_day, learn_baseline
-from dtg_assets.gatekeeper.findings import flagged
+from dtg_assets.gatekeeper.findings import flagged, stamp
 from dtg_assets.gatekeeper.score import score
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.gatekeeper.verdicts import FAMILIES
@@ -33,6 +33,11 @@ FINDINGS = dg.AssetKey(["gatekeeper", "findings"])
 EVALUATION = dg.AssetKey(["gatekeeper", "evaluation"])
 GROUP = "gatekeeper"
 OWNERS = ["team:dtg"]
+
+
+def now() -> dt.datetime:
+    """The wall clock (UTC) the findings are stamped with."""
+    return dt.datetime.now(dt.UTC)
 
 
 def _days(keys: list[str]) -> list[dt.date]:
@@ -153,9 +158,12 @@ def gatekeeper_findings(
     baseline = store.read_baseline()
     rules = gatekeeper.rules_model()
     recorder = CheckRecorder(context, lambda _: FINDINGS)
+    recorded = set(store.findings_days())
     for day in _days(context.partition_keys):
-        # Stamped with the wall clock: the measured detection delay runs from landing to here.
-        findings = detect_day(store.zone, day, baseline, rules, flagged_at=dt.datetime.now(dt.UTC))
+        # Stamped with the wall clock (a flag an earlier run recorded keeps its time): the
+        # measured detection delay runs from a batch's landing to its flag's first record.
+        previous = store.read_findings(day) if day in recorded else None
+        findings = stamp(detect_day(store.zone, day, baseline, rules), now(), previous)
         with store_failures_fail_the_step(f"gatekeeper/findings {day}"):
             path = store.write_findings(day, findings)
         flags = flagged(findings)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.cadence import cadence_findings
@@ -189,6 +190,39 @@ def detect_days(
     """
     parts = [detect_day(zone, d, baseline, rules, str(w)) for d, w in days]
     return pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
+
+
+def stamp(
+    findings: pa.Table, flagged_at: dt.datetime, previous: pa.Table | None = None
+) -> pa.Table:
+    """Record when findings were recorded, keeping the first time of a flag seen before.
+
+    A day's findings are recomputed as its batches arrive (and once more when the day is
+    completed); a flag already recorded by an earlier run (same batch and detector, flagged
+    then and now) keeps that run's ``flagged_at``, so the measured delay is from landing to
+    the first time the flag was raised, not to the latest re-run.
+
+    Args:
+        findings: ``FINDINGS_SCHEMA`` rows just computed.
+        flagged_at: Now (UTC wall clock).
+        previous: The same day's findings stored by an earlier run, if any.
+
+    Returns:
+        ``findings`` with its ``flagged_at`` column set.
+    """
+    times = pa.array([flagged_at] * findings.num_rows, TS)
+    if previous is not None and "flagged_at" in previous.column_names:
+        keep = pc.and_(pc.equal(previous["verdict"], "flag"), pc.is_valid(previous["flagged_at"]))
+        before = previous.filter(keep)
+
+        def keys(table: pa.Table) -> pa.ChunkedArray:
+            return pc.binary_join_element_wise(table["batch_id"], table["detector"], "\x1f")
+
+        earlier = pc.take(before["flagged_at"], pc.index_in(keys(findings), value_set=keys(before)))
+        again = pc.and_(pc.equal(findings["verdict"], "flag"), pc.is_valid(earlier))
+        times = pc.if_else(again, earlier, times)
+    index = findings.schema.get_field_index("flagged_at")
+    return findings.set_column(index, FINDINGS_SCHEMA.field("flagged_at"), times)
 
 
 def flagged(findings: pa.Table) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from dtg_assets.gatekeeper.flags import (
     VERSION_KEY,
     FlagsError,
     check_rows,
+    require,
 )
 
 EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -93,6 +94,7 @@ def _parquet(path: str) -> tuple[dict[str, pa.Array], list[int]]:
 
 def _typed_columns(table: pa.Table, where: str) -> dict[str, pa.Array]:
     """The known columns of a typed table, strings as ``string``; a wrong type is an error."""
+    require(table.column_names, where)
     columns = {}
     for name in table.column_names:
         if name not in (*KNOWN, "format_version"):
@@ -139,6 +141,7 @@ def _csv(path: str) -> tuple[dict[str, pa.Array], list[int]]:
         reader = csv.reader(handle)
         header = next(reader, [])
         names = [h.strip() for h in header]
+        require(names, path)
         values: dict[str, list] = {n: [] for n in names if n in (*KNOWN, "format_version")}
         rows = []
         for number, record in enumerate(reader, start=1):

@@ -113,8 +113,7 @@ def check_rows(columns: dict[str, pa.Array], rows: list[int], where: str) -> pa.
             without ``record_id`` (or the reverse), an unknown table, a bad timestamp.
     """
     n = len(rows)
-    if "batch_id" not in columns:
-        raise FlagsError(f"{where}: missing required column batch_id (found: {_names(columns)})")
+    require(list(columns), where)
     out: dict[str, pa.Array] = {}
     for name in STRINGS:
         out[name] = columns[name] if name in columns else pa.nulls(n, pa.string())
@@ -147,8 +146,16 @@ def check_rows(columns: dict[str, pa.Array], rows: list[int], where: str) -> pa.
     return pa.table(out).cast(FLAGS_SCHEMA)
 
 
-def _names(columns: dict) -> str:
-    return ", ".join(columns) or "none"
+def require(names: list[str], where: str) -> None:
+    """Raise unless the required columns are among ``names`` (all of a file's columns).
+
+    Raises:
+        FlagsError: Naming the missing column and the columns found.
+    """
+    for name in REQUIRED:
+        if name not in names:
+            found = ", ".join(names) or "none"
+            raise FlagsError(f"{where}: missing required column {name} (found: {found})")
 
 
 def _first(mask: pa.Array, rows: list[int], where: str, field: str, text) -> None:
@@ -163,7 +170,9 @@ def _timestamps(values: pa.Array | None, n: int, rows: list[int], where: str, na
         return pa.nulls(n, TS)
     if pa.types.is_timestamp(values.type):
         # A zone-less timestamp is UTC; an aware one is converted to it.
-        return values.cast(pa.timestamp("us", tz=values.type.tz or "UTC")).cast(TS)
+        # Nanoseconds are truncated to the format's microseconds.
+        zoned = pc.cast(values, pa.timestamp(values.type.unit, tz=values.type.tz or "UTC"))
+        return pc.cast(zoned, TS, safe=False)
     text = pc.utf8_trim_whitespace(values)
     text = pc.if_else(pc.equal(text, ""), pa.nulls(n, pa.string()), text)
     # pandas' ISO 8601 parser takes offsets, Z and naive times (UTC) alike.

@@ -88,6 +88,28 @@ class Evaluation:
             "min_record_recall": float(scored["recall"].min()) if len(scored) else 1.0,
         }
 
+    def delays(self) -> dict[str, dict[str, float | int | None]]:
+        """The distribution of detection delays over the caught batches, in minutes.
+
+        Returns:
+            ``measured`` (landing to first ``flagged_at``) and ``event_time`` (batch start to
+            first ``evidence_at``): each the number of caught batches with such a delay and
+            its median, 90th percentile and maximum (None when there is none).
+        """
+        caught = self.batches[self.batches["status"] == "caught"]
+        out = {}
+        columns = {"measured": "measured_delay_minutes", "event_time": "delay_minutes"}
+        for name, column in columns.items():
+            values = caught[column].dropna()
+            some = bool(len(values))
+            out[name] = {
+                "batches": len(values),
+                "median_min": float(values.median()) if some else None,
+                "p90_min": float(values.quantile(0.9)) if some else None,
+                "max_min": float(values.max()) if some else None,
+            }
+        return out
+
     def to_tables(self) -> dict[str, pa.Table]:
         """The three frames as Arrow tables (for Parquet)."""
         return {
@@ -100,13 +122,15 @@ class Evaluation:
         """Everything as plain JSON values (missing numbers are null, times ISO 8601 UTC).
 
         Returns:
-            ``report_version``, ``summary``, ``unknown_batches`` (``count`` of ids, ``flags``
-            naming them, the first ``examples``), then ``by_anomaly``, ``records`` and
-            ``batches`` as lists of row objects.
+            ``report_version``, ``summary``, ``delays`` (:meth:`delays`),
+            ``unknown_batches`` (``count`` of ids, ``flags`` naming them, the first
+            ``examples``), then ``by_anomaly``, ``records`` and ``batches`` as lists of row
+            objects.
         """
         return {
             "report_version": REPORT_VERSION,
             "summary": self.summary(),
+            "delays": self.delays(),
             "unknown_batches": {
                 "count": len(self.unknown_batches),
                 "flags": self.unknown_flags,
@@ -143,6 +167,14 @@ class Evaluation:
                 else "."
             ),
         ]
+        measured = self.delays()["measured"]
+        if measured["batches"]:
+            lines += [
+                "",
+                f"Measured detection delay over {measured['batches']} caught batches: median "
+                f"{measured['median_min']:,.1f} min, 90th percentile {measured['p90_min']:,.1f}, "
+                f"max {measured['max_min']:,.1f}.",
+            ]
         if self.unknown_batches:
             examples = ", ".join(self.unknown_batches[:EXAMPLES])
             lines += [
