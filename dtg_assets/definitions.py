@@ -9,6 +9,7 @@ field keeps the others.
 import dagster as dg
 
 from dtg_assets.assets import historical_landing, live_landing
+from dtg_assets.assets.curves import detection_curves
 from dtg_assets.assets.gatekeeper import (
     gatekeeper_baseline,
     gatekeeper_evaluation,
@@ -31,6 +32,7 @@ defs = dg.Definitions(
         gatekeeper_baseline,
         gatekeeper_findings,
         gatekeeper_evaluation,
+        detection_curves,
     ],
     jobs=[historical_job, live_job, gatekeeper_job, live_replay_job],
     schedules=[live_daily_schedule],
