@@ -24,10 +24,9 @@ from dtg_assets.gatekeeper.curves import CurveConfig, run_curves
 from dtg_assets.resources import GatekeeperResource, SimulationResource
 from dtg_assets.simulation.commit import Commit
 from dtg_assets.simulation.errors import format_validation_error
-from dtg_assets.simulation.layout import GATEKEEPER
+from dtg_assets.simulation.layout import CURVES_DIR
 
 DETECTION_CURVES = dg.AssetKey(["gatekeeper", "detection_curves"])
-CURVES_DIR = f"{GATEKEEPER}/curves"
 _DEFAULTS = CurveConfig()
 
 

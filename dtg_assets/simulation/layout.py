@@ -246,6 +246,7 @@ def lock_file(token: str) -> str:
 BASELINE_FILE = f"{GATEKEEPER}/baseline.json"
 FINDINGS_DIR = f"{GATEKEEPER}/findings"
 EVALUATION_DIR = f"{GATEKEEPER}/evaluation"
+CURVES_DIR = f"{GATEKEEPER}/curves"
 
 
 def findings_file(day: dt.date) -> str:
