@@ -103,10 +103,26 @@ def test_relanding_is_idempotent_and_skip_landed_rewrites_nothing(tmp_path, at_o
         assert result.manifest.num_rows == result.planned
     assert stats(tmp_path) == before
 
+    # A landed batch whose file was deleted, or one truncated, is landed again, not skipped.
+    manifest = zone.read_manifest(Window.LIVE, DAY)
+    broken = {row["batch_id"]: row["files"][0]["path"] for row in manifest.to_pylist()[2:4]}
+    (ids, paths) = zip(*broken.items(), strict=True)
+    (tmp_path / paths[0]).unlink()
+    (tmp_path / paths[1]).write_bytes((tmp_path / paths[1]).read_bytes()[:-10])
+    result = zone.write_batches(CONFIG, DAY, None, skip_landed=True)
+    assert result.landed == list(ids)
+    assert tree(tmp_path) == at_once
+
 
 def test_a_partial_day_checks_what_is_due_and_names_a_missing_batch(tmp_path):
     zone = LandingZone(str(tmp_path))
     plans = plan_day(CONFIG, DAY)
+    # Before its first batch is due, a day with nothing landed passes every check; once one
+    # is due, its absence fails.
+    early = verify_day(zone, CONFIG, DAY, Window.LIVE, due=[])
+    assert [o.spec.name for o in early if not o.passed] == []
+    due = verify_day(zone, CONFIG, DAY, Window.LIVE, due=[0])
+    assert "never written" in {o.spec.name: o for o in due}["rows_match_manifest"].description
     zone.write_batches(CONFIG, DAY, range(5))  # schema_drift, duplicates, missing_batch
     assert zone.landed_batches(Window.LIVE, DAY) == [p.batch_id for p in plans[:5]]
     outcomes = verify_day(zone, CONFIG, DAY, Window.LIVE, due=range(5))

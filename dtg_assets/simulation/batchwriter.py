@@ -111,6 +111,12 @@ class _Committed:
     stamp: tuple
 
 
+def _intact(zone: LandingZone, row: dict) -> bool:
+    """Whether every file a committed batch lists is still there with its committed size (a
+    batch whose file was deleted or truncated since is landed again, not skipped)."""
+    return all(zone.storage.size(zone.path(f["path"])) == f["bytes"] for f in row["files"])
+
+
 class _Recording:
     """A labels sink that also keeps the chunks written (the next commit's row groups)."""
 
@@ -183,7 +189,8 @@ class BatchWriter:
             tally: Updated with the batch's labels and first rows.
             files: The batch's staged files are appended (their landing paths, for the result).
             skip_landed: Leave the batch as it is if the day's manifest lists it already under
-                this configuration (nothing is written).
+                this configuration and its files are all there with their committed sizes
+                (nothing is written); a batch with a file gone or resized is landed again.
 
         Returns:
             The day's manifest after the commit and the stale files deleted, or None if the
@@ -200,7 +207,8 @@ class BatchWriter:
         labels_file = layout.labels_file(window, day, token)
         with day_lock(zone, window, day):
             known = self._committed(plan, digest, labels_file)
-            if skip_landed and any(r["batch_id"] == plan.batch_id for r in known.rows):
+            landed = [r for r in known.rows if r["batch_id"] == plan.batch_id]
+            if skip_landed and landed and _intact(zone, landed[0]):
                 return None
             kept = [r for r in known.rows if r["batch_id"] != plan.batch_id]
             before = [g for g in known.groups if g[0] < plan.batch_id]

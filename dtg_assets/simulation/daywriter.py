@@ -184,7 +184,8 @@ def land_batches(
         window: The day's window; inferred from the scenario when None.
         progress: Called after each batch is committed, with its plan and rows per table.
         skip_landed: Leave batches already in the day's manifest under this configuration
-            untouched (not rewritten).
+            untouched (not rewritten) while their files are intact; one whose file was deleted
+            or resized since is landed again.
         writer: The batch writer to commit with, kept by a caller landing many batches one
             call at a time (a replay); a new one for this call when None.
 

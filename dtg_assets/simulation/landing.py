@@ -353,7 +353,8 @@ class LandingZone:
             batches: The batches' indexes in the day; all when None.
             window: Its window; inferred from the scenario when None.
             progress: Called after each batch is committed, with its plan and rows per table.
-            skip_landed: Leave batches already landed under this configuration untouched.
+            skip_landed: Leave batches already landed under this configuration untouched while
+                their files are intact (one with a file deleted or resized is landed again).
 
         Returns:
             What was landed (``manifest``: the day's whole manifest after the call).

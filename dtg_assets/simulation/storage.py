@@ -193,6 +193,13 @@ class Storage:
         """Whether a file or directory exists."""
         return os.path.exists(path) if self.local else self.fs.exists(path)
 
+    def size(self, path: str) -> int | None:
+        """A file's size in bytes, or None if it does not exist."""
+        try:
+            return os.stat(path).st_size if self.local else int(self.fs.size(path))
+        except FileNotFoundError:
+            return None
+
     def list_files(self, directory: str, name_prefix: str) -> list[str]:
         """Files ``<directory>/<name_prefix>*`` (not in subdirectories), sorted; none if missing."""
         if not self.local:

@@ -51,6 +51,8 @@ def approved(apps: pd.DataFrame) -> pd.Series:
 def rows_match_manifest(spec: CheckSpec, day: LandedDay) -> Verdict:
     """Rows landed per batch equal the manifest's."""
     manifest = day.frames["batch_manifest"]
+    if manifest.empty and not day.plans:
+        return Verdict(True, "nothing landed, and no batch of this day is due yet")
     if manifest.empty:
         return Verdict(False, "no batch manifest for this day: it was never written")
     expected = manifest_counts(manifest, f"rows_{spec.asset}")
