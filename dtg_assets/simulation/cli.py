@@ -198,6 +198,15 @@ def _print_batch(plan: BatchPlan, counts: dict[str, int]) -> None:
     print(f"{plan.batch_id}: {rows}", file=sys.stderr, flush=True)
 
 
+def _checked(args: argparse.Namespace) -> ScenarioConfig:
+    """The command line's scenario, once the data root's form and ``--workers`` are valid."""
+    config = _config(args)
+    _check_data_root(args.data_root)
+    if args.workers < 1:
+        raise UsageError(f"--workers={args.workers}: must be at least 1")
+    return config
+
+
 def generate(args: argparse.Namespace, stop: StopSignals | None = None) -> int:
     """Run ``generate``: write the scenario and print its summary.
 
@@ -211,10 +220,7 @@ def generate(args: argparse.Namespace, stop: StopSignals | None = None) -> int:
     Raises:
         UsageError: If an argument is invalid.
     """
-    config = _config(args)
-    _check_data_root(args.data_root)
-    if args.workers < 1:
-        raise UsageError(f"--workers={args.workers}: must be at least 1")
+    config = _checked(args)
     try:
         zone = LandingZone(args.data_root)
         zone.preflight()  # before generating anything: fail in seconds, write nothing
@@ -273,10 +279,7 @@ def replay_command(args: argparse.Namespace, stop: StopSignals | None = None) ->
     Raises:
         UsageError: If an argument is invalid.
     """
-    config = _config(args)
-    _check_data_root(args.data_root)
-    if args.workers < 1:
-        raise UsageError(f"--workers={args.workers}: must be at least 1")
+    config = _checked(args)
     pace = "as fast as possible" if args.speed is None else f"at speed {args.speed:g}"
     print(f"replaying to {args.data_root} {pace} (seed {config.seed}, scale {config.scale:g}, "
           f"scenario {config.scenario})", flush=True)  # fmt: skip

@@ -37,7 +37,22 @@ except ImportError:  # pragma: no cover - not POSIX
 STALE_TEMP_AGE = dt.timedelta(hours=6)
 
 
-class WriterLock:
+class _LockFile:
+    """A held lock file: its path and descriptor, released (and deleted) once."""
+
+    path: str
+    _fd: int | None = None
+
+    def release(self) -> None:
+        """Delete the lock file and drop the lock (idempotent)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+            os.close(self._fd)
+            self._fd = None
+
+
+class WriterLock(_LockFile):
     """Marks one writer's temporary files as in use: an exclusive ``flock`` on a lock file.
 
     The lock file is ``<lock_dir>/<token>.lock``, the token being the one in the writer's
@@ -64,16 +79,8 @@ class WriterLock:
                 raise
             self._fd = fd
 
-    def release(self) -> None:
-        """Delete the lock file and drop the lock (idempotent)."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.remove(self.path)
-            os.close(self._fd)
-            self._fd = None
 
-
-class DayLock:
+class DayLock(_LockFile):
     """Serialises the batch writers of one day: an exclusive, blocking ``flock``.
 
     Committing a batch rewrites the day's manifest, commit record and labels file from what is
