@@ -18,7 +18,7 @@ from pydantic import Field
 
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
-from dtg_assets.simulation.plan import BatchPlan, Window, plan_day
+from dtg_assets.simulation.plan import BatchPlan, Window, due_batches, plan_day
 
 DAY_TAG = "dtg/live_day"
 BATCHES_TAG = "dtg/live_batches"
@@ -63,15 +63,9 @@ class ArrivalConfig(dg.Config):
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def due_plans(config: ScenarioConfig, day: dt.date, now: dt.datetime) -> list[BatchPlan]:
-    """The live day's batches due by ``now``: their landing time has passed (the engine's
-    ``due_batches`` for a live day)."""
-    return [p for p in plan_day(config, day, Window.LIVE) if p.ingested_at <= now]
-
-
 def due_indices(config: ScenarioConfig, day: dt.date, now: dt.datetime) -> list[int]:
     """Indices of the live day's batches due by ``now``."""
-    return [p.index for p in due_plans(config, day, now)]
+    return [p.index for p in due_batches(config, day, now, Window.LIVE)]
 
 
 def target_plans(
@@ -92,7 +86,7 @@ def target_plans(
         dagster.Failure: One line naming an index outside the day's schedule.
     """
     if batches is None:
-        return due_plans(config, day, now)
+        return due_batches(config, day, now, Window.LIVE)
     plans = plan_day(config, day, Window.LIVE)
     wanted = sorted(set(batches))
     bad = [i for i in wanted if not 0 <= i < len(plans)]
@@ -119,7 +113,7 @@ def pending_indices(
         The pending indices, in arrival order.
     """
     landed = set(zone.landed_batches(Window.LIVE, day))
-    return [p.index for p in due_plans(config, day, now) if p.batch_id not in landed]
+    return [p.index for p in due_batches(config, day, now, Window.LIVE) if p.batch_id not in landed]
 
 
 def live_day_of(config: ScenarioConfig, now: dt.datetime) -> dt.date | None:
