@@ -113,14 +113,6 @@ class DayLock(_LockFile):
                 return
             os.close(fd)  # the previous holder deleted it: lock the one there now
 
-    def release(self) -> None:
-        """Delete the lock file and drop the lock (idempotent)."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.remove(self.path)
-            os.close(self._fd)
-            self._fd = None
-
     def __enter__(self) -> DayLock:
         return self
 
