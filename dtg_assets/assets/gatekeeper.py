@@ -23,7 +23,7 @@ from dtg_assets.checks import CheckRecorder, asset_check_spec
 from dtg_assets.gatekeeper import detect_day, learn_baseline
 from dtg_assets.gatekeeper.findings import flagged
 from dtg_assets.gatekeeper.recording import record_batches
-from dtg_assets.gatekeeper.score import invisible_records, score
+from dtg_assets.gatekeeper.score import score
 from dtg_assets.gatekeeper.store import GatekeeperStore
 from dtg_assets.gatekeeper.verdicts import FAMILIES
 from dtg_assets.markdown import markdown_rows
@@ -228,10 +228,9 @@ def gatekeeper_evaluation(
     parts = [detect_day(store.zone, d, baseline, rules, "historical") for d in history]
     findings = pa.concat_tables([*parts, *(store.read_findings(d) for d in live_days)])
     pairs = [(d, "historical") for d in history] + [(d, "live") for d in live_days]
-    # Records no learned range tells from normal ones are reported, not scored as misses.
-    invisible = invisible_records(store.zone, pairs, rules)
-    # The same scoring as dtg-score's, with the gatekeeper's detector attribution.
-    evaluation = score(store.zone, findings, days=pairs, invisible=invisible)
+    # The same scoring as dtg-score's, with the gatekeeper's detector attribution; records no
+    # learned range tells from normal ones are reported, not scored as misses.
+    evaluation = score(store.zone, findings, days=pairs, baseline=baseline, rules=rules)
     with store_failures_fail_the_step("gatekeeper/evaluation"):
         paths = store.write_evaluation(evaluation.to_tables())
     summary = evaluation.summary()

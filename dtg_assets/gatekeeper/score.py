@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from dtg_assets.gatekeeper import visibility
+from dtg_assets.gatekeeper.baseline import Baseline
 from dtg_assets.gatekeeper.evaluation import load_ground_truth
 from dtg_assets.gatekeeper.flagfile import validate_table
 from dtg_assets.gatekeeper.flags import from_findings
@@ -29,7 +30,7 @@ from dtg_assets.gatekeeper.targets import ANY_DETECTOR, GATEKEEPER_TARGETS, Targ
 from dtg_assets.simulation import layout
 from dtg_assets.simulation.landing import LandingZone
 
-__all__ = ["Evaluation", "invisible_records", "landed_at", "manifest_days", "score"]
+__all__ = ["Evaluation", "landed_at", "manifest_days", "score", "stored_baseline"]
 
 
 def manifest_days(zone: LandingZone) -> list[tuple[dt.date, str]]:
@@ -107,31 +108,19 @@ def landed_at(zone: LandingZone, window: str, day: dt.date) -> dict[str, dt.date
     return out
 
 
-def invisible_records(
-    zone: LandingZone, days: Iterable[tuple[dt.date, str]], rules: Rules | None = None
-) -> pa.Table | None:
-    """The labelled records the data root's learned baseline cannot tell from normal ones.
-
-    Invisibility is a property of the data, not of a detector: a record inside every range
-    history showed is indistinguishable from a normal one to any detector that learned from
-    the same history, so it is reported apart rather than scored as a miss.
+def stored_baseline(zone: LandingZone) -> Baseline | None:
+    """The gatekeeper baseline learned for a data root, or None if none was stored.
 
     Args:
         zone: The data root.
-        days: ``(day, window)`` pairs to assess.
-        rules: The gatekeeper's detector configuration (its defaults when None).
 
     Returns:
-        ``INVISIBLE_SCHEMA`` rows, or None when the data root has no gatekeeper baseline
-        (then every record counts).
+        The baseline (what :func:`score` assesses visibility with), or None.
     """
     try:
-        baseline = GatekeeperStore(zone).read_baseline()
+        return GatekeeperStore(zone).read_baseline()
     except FileNotFoundError:
         return None
-    pairs = list(days)
-    labels, _ = load_ground_truth(zone, pairs)
-    return visibility.assess_days(zone, pairs, baseline, labels, rules).invisible
 
 
 def score(
@@ -139,7 +128,8 @@ def score(
     findings: pa.Table,
     days: Iterable[tuple[dt.date, str]] | None = None,
     targets: Targets | None = None,
-    invisible: pa.Table | None = None,
+    baseline: Baseline | None = None,
+    rules: Rules | None = None,
 ) -> Evaluation:
     """Score findings against the ground truth of a data root.
 
@@ -150,9 +140,14 @@ def score(
         days: ``(day, window)`` pairs to score; every manifest of the data root when None.
         targets: Which detectors count for which anomaly type; when None, the gatekeeper's
             attribution for its own findings table, any detector for every type otherwise.
-        invisible: Labelled records no learned range tells from normal ones
-            (:func:`invisible_records`): reported apart as invisible rather than scored as
-            misses; every record counts when None.
+        baseline: The learned baseline to assess visibility with (e.g.
+            :func:`stored_baseline`): labelled records no learned range tells from normal ones
+            are reported apart as invisible rather than scored as misses. Invisibility is a
+            property of the data, not of a detector: such a record is indistinguishable from
+            a normal one to any detector that learned from the same history. Every record
+            counts when None.
+        rules: The gatekeeper's detector configuration the visibility is judged by (its
+            defaults when None).
 
     Returns:
         The evaluation; flags on batch ids outside the scored manifests are counted in its
@@ -168,6 +163,9 @@ def score(
         targets = GATEKEEPER_TARGETS if own else ANY_DETECTOR
     pairs = manifest_days(zone) if days is None else list(days)
     labels, manifest = load_ground_truth(zone, pairs)
+    invisible = None
+    if baseline is not None:
+        invisible = visibility.assess_days(zone, pairs, baseline, labels, rules).invisible
     landed = {}
     for day, window in pairs:
         landed.update(landed_at(zone, window, day))

@@ -23,7 +23,7 @@ from typing import NoReturn
 from dtg_assets.gatekeeper.flagfile import read_flags
 from dtg_assets.gatekeeper.flags import FlagsError
 from dtg_assets.gatekeeper.report import EXAMPLES
-from dtg_assets.gatekeeper.score import invisible_records, manifest_days, score
+from dtg_assets.gatekeeper.score import manifest_days, score, stored_baseline
 from dtg_assets.gatekeeper.targets import ANY_DETECTOR, GATEKEEPER_TARGETS
 from dtg_assets.simulation import layout
 from dtg_assets.simulation.roots import DataRootError
@@ -93,8 +93,8 @@ def _score(args: argparse.Namespace):
             f"{args.data_root}: no manifest under {layout.MANIFEST}/: nothing to score "
             "(generate or land data first)"
         )
-    invisible = invisible_records(zone, days)  # None without a gatekeeper baseline
-    evaluation = score(zone, flags, days, TARGETS[args.targets], invisible)
+    # Visibility is assessed only where a gatekeeper baseline was learned.
+    evaluation = score(zone, flags, days, TARGETS[args.targets], stored_baseline(zone))
     if args.strict and evaluation.unknown_batches:
         examples = ", ".join(evaluation.unknown_batches[:EXAMPLES])
         raise _InputError(
