@@ -215,7 +215,9 @@ class LandingZone:
             if parsed is None:
                 foreign.append(self.uri_of(path))
             elif temporary:
-                if not temp_in_use(self.storage, path, self.root):
+                # Listed while its writer was alive, committed since: a writer releases its
+                # lock only after its renames, so a temporary still there is a dead writer's.
+                if not temp_in_use(self.storage, path, self.root) and self.storage.exists(path):
                     foreign.append(self.uri_of(path))
             elif path not in self._committed_by(table, parsed.batch_id, records):
                 foreign.append(self.uri_of(path))
