@@ -396,6 +396,7 @@ class Cluster:
         try:
             self.start_postgres()
             self.start_redis()
+            self.create_schema()
             # Workers, daemon and webserver load in parallel; the webserver is waited for first.
             workers = [self.start_worker(i, wait=False) for i in range(1, self.workers + 1)]
             if daemon:
@@ -406,6 +407,16 @@ class Cluster:
         except BaseException:
             self.down()
             raise
+
+    def create_schema(self) -> None:
+        """Create the instance's tables in PostgreSQL, once, before any service opens it.
+
+        Every Dagster process creates the tables it misses when it opens the instance; workers,
+        daemon and webserver starting together on an empty database race on ``CREATE TABLE``
+        and the losers exit (seen in CI as a worker dying on a duplicate table).
+        """
+        with self.instance():
+            pass
 
     def stop(self, name: str, timeout: float = 20, graceful: bool = True) -> None:
         """Stop one service by its handle: its whole process group, SIGKILL after a timeout.
