@@ -284,7 +284,6 @@ def test_the_daemon_evaluates_the_daily_schedule_tick_of_0100_utc_onto_a_worker(
         assert run.tags["dagster/partition"] == partition
         assert run.status == dg.DagsterRunStatus.SUCCESS, failures(instance, run)
         assert worker_of(cluster, run) in workers(cluster)
-    cluster.stop_daemon()
 
     reference = tmp_path / "ref"
     land_in_process(reference, "live", [partition], 1.0)
@@ -299,8 +298,9 @@ def test_a_worker_killed_mid_run_is_retried_on_the_other_worker_with_the_same_by
     # Last of the module: its workers hand a dead worker's run over after 20 s, not an hour.
     # Every unacknowledged run older than that is handed over, a running one too (and then
     # failed), so only this test's runs, which take less, may run under it.
-    cluster.restart_workers(visibility_timeout=VISIBILITY_TIMEOUT_S)
-    cluster.ensure_daemon()
+    # The run is launched while the workers start: it waits in Redis for the first one ready.
+    cluster.restart_workers(visibility_timeout=VISIBILITY_TIMEOUT_S, wait=False)
+    cluster.ensure_daemon()  # (still running after the schedule test)
     root = cluster.root / "fault"
     days = ["2026-11-15", "2026-11-16"]
     location = graphql(cluster, LOCATION)["repositoriesOrError"]["nodes"][0]
@@ -337,6 +337,7 @@ def test_a_worker_killed_mid_run_is_retried_on_the_other_worker_with_the_same_by
             )
 
         wait_for("the run's first day to land", first_day_landed, 120)
+        cluster.wait_workers()  # the other worker must be there to take the run over
         task = celery_app(cluster).AsyncResult(instance.get_run_by_id(run_id).tags[
             "dagster-celery/task_id"])  # fmt: skip
         killed = task.info["hostname"]
