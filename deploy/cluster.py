@@ -490,6 +490,33 @@ class Cluster:
         }
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a process group still has a member that is not a zombie.
+
+    A service's grandchildren (the daemon's code server, a worker's run process) are re-parented
+    to PID 1 when they die, and stay zombies, still in the group, until it reaps them: in a
+    container whose PID 1 reaps only now and then, seconds after they exited.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    if not os.path.isdir("/proc"):
+        return True
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (command) state ppid pgrp ...": the command may hold spaces and parentheses.
+        state, _, group = stat[stat.rindex(")") + 2 :].split()[:3]
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
 def stop_group(pgid: int, sig: int, timeout: float) -> None:
     """Signal a process group, wait for it to go, then SIGKILL what is left.
 
@@ -518,9 +545,7 @@ def stop_groups(pgids: list[int], sig: int, timeout: float) -> None:
         for pgid in list(left):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pgid, os.WNOHANG)  # reap our own child, or it stays a zombie
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
+            if not group_alive(pgid):
                 left.remove(pgid)
         time.sleep(0.1)
     for pgid in left:
