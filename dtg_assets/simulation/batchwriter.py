@@ -37,6 +37,7 @@ from dtg_assets.simulation.staging import DayFiles, Tally, stage_batch, stale_fi
 
 if TYPE_CHECKING:
     from dtg_assets.simulation.landing import LandingZone
+    from dtg_assets.simulation.pipeline import StagedBatch
 
 
 def day_lock(zone: LandingZone, window: layout.Window, day: dt.date) -> DayLock:
@@ -180,6 +181,7 @@ class BatchWriter:
         tally: Tally,
         files: list[DayFiles],
         skip_landed: bool = False,
+        shipped: StagedBatch | None = None,
     ) -> tuple[pa.Table, list[str]] | None:
         """Generate one batch and commit it with the day's labels, commit record and manifest.
 
@@ -191,6 +193,8 @@ class BatchWriter:
             skip_landed: Leave the batch as it is if the day's manifest lists it already under
                 this configuration and its files are all there with their committed sizes
                 (nothing is written); a batch with a file gone or resized is landed again.
+            shipped: The batch already generated and encoded by a stager
+                (:mod:`~dtg_assets.simulation.pipeline`): its bytes are committed as they are.
 
         Returns:
             The day's manifest after the commit and the stale files deleted, or None if the
@@ -216,8 +220,8 @@ class BatchWriter:
             self._days.pop((window.value, day), None)  # stale from here until committed
             doing = f"writing {window.value} batch {plan.batch_id}"
             with Commit(zone.storage, zone.root, zone.uri, doing) as commit:
-                staged = DayFiles(zone, commit, token, self.background)
-                files.append(staged)
+                staging = DayFiles(zone, commit, token, self.background)
+                files.append(staging)
                 sink = zone.storage.open_parquet(commit.stage(zone.path(labels_file)), LABEL_SCHEMA)
                 commit.before_abort(sink.discard)
                 labels = _Recording(sink)
@@ -225,21 +229,28 @@ class BatchWriter:
                 for _, group in before:
                     sink.write(group)
                 provenance = {"config_hash": digest, "config": recorded, "labels_file": labels_file}
-                row, _ = stage_batch(config, plan, staged, labels, tally, provenance)
+                if shipped is None:
+                    row, _ = stage_batch(config, plan, staging, labels, tally, provenance)
+                else:  # the same row, files and chunks as stage_batch's, made elsewhere
+                    row = shipped.row
+                    staging.add_encoded(row["files"], shipped.data)
+                    for chunk in shipped.labels:
+                        labels.write(chunk)
+                    tally.by_anomaly.update(shipped.by_anomaly)
                 for _, group in after:
                     sink.write(group)
                 sink.close()
                 rows = sorted([*kept, row], key=lambda r: r["batch_index"])
                 every = [f for r in rows for f in r["files"]]
-                make_dir = staged.background is None
+                make_dir = staging.background is None
                 record = commit.stage(zone.path(layout.commit_record_file(window, day)), make_dir)
-                zone.storage.write_bytes(record, commit_record(digest, every), staged.background)
+                zone.storage.write_bytes(record, commit_record(digest, every), staging.background)
                 manifest = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
                 marker = commit.stage(zone.path(layout.manifest_file(window, day)), make_dir)
-                zone.storage.write_parquet(marker, manifest, staged.background)
+                zone.storage.write_parquet(marker, manifest, staging.background)
                 keep = commit.own_paths | {zone.path(f["path"]) for f in every}
                 stale = stale_files(zone, window, day, keep)
-                staged.wait()
+                staging.wait()
                 removed = commit.commit(stale, markers=2)
             groups = [*before, *((plan.batch_id, c) for c in labels.chunks), *after]
             stamp = self._stamp(window, day, labels_file)
