@@ -24,7 +24,7 @@ from dtg_assets.simulation import layout, pipeline
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window
-from dtg_assets.simulation.replay import live_plans, replay
+from dtg_assets.simulation.replay import STAGERS, live_plans, replay
 from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.workers import WorkerDiedError
 from dtg_assets_tests.conftest import START
@@ -167,7 +167,8 @@ def test_sigkill_of_a_pipelined_replay_stops_its_stager_and_the_rerun_resumes(tm
     while not first_day.exists():
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
         time.sleep(0.001)
-    assert len(session(proc.pid)) == 2  # the replay and its stager (the history's are done)
+    # The replay and its stagers (the history's workers are done).
+    assert len(session(proc.pid)) == 1 + STAGERS
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     deadline = time.monotonic() + 15

@@ -18,9 +18,9 @@ commits and memory stays bounded; like the day-writing workers it dies with this
 
 from __future__ import annotations
 
+import collections
 import multiprocessing
 import os
-import queue
 import signal
 import threading
 from collections.abc import Iterator
@@ -35,6 +35,8 @@ from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.generate import spiked_visitors
 from dtg_assets.simulation.plan import BatchPlan
 from dtg_assets.simulation.pools import value_pools
+from dtg_assets.simulation.reading import commit_record
+from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA
 from dtg_assets.simulation.staging import BUFFERED_VISITORS, DayFiles, Tally, stage_batch
 from dtg_assets.simulation.workers import (
     WorkerDiedError,
@@ -46,11 +48,33 @@ from dtg_assets.simulation.workers import (
 
 if TYPE_CHECKING:
     from dtg_assets.simulation.landing import LandingZone
+    from dtg_assets.simulation.storage import Storage
 
-# Batches a stager may have generated and not yet handed over (besides the one it generates).
-AHEAD = 2
+# Bytes of staged batches a stager may hold, not yet sent (besides the one it stages): a few
+# live days at scale 1, while memory stays bounded at any scale.
+AHEAD_BYTES = 64 << 20
 POLL_S = 0.1
 _STOPS = {signal.SIGTERM, signal.SIGINT}
+
+
+@dataclass
+class DayAfter:
+    """A day's files once a batch is committed after its earlier batches, encoded ahead.
+
+    Valid only if the day's committed batches are then exactly ``kept`` (the committer checks).
+
+    Attributes:
+        kept: The manifest rows of the day's earlier batches, in batch order.
+        labels: The day's labels file.
+        record: Its commit record.
+        manifest: Its manifest, and ``manifest_bytes`` the manifest file.
+    """
+
+    kept: list[dict]
+    labels: bytes
+    record: bytes
+    manifest: pa.Table
+    manifest_bytes: bytes
 
 
 @dataclass
@@ -62,12 +86,20 @@ class StagedBatch:
         data: Each file's encoded bytes, in the order of ``row["files"]``.
         labels: Its label chunks, in order.
         by_anomaly: Its label rows per anomaly type.
+        day: The day's files after it, when its stager staged every earlier batch of the day.
     """
 
     row: dict
     data: list[bytes]
     labels: list[pa.Table] = field(default_factory=list)
     by_anomaly: dict[str, int] = field(default_factory=dict)
+    day: DayAfter | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes it holds, roughly (its files and the day's, encoded)."""
+        day = 0 if self.day is None else len(self.day.labels) + len(self.day.manifest_bytes)
+        return sum(len(d) for d in self.data) + day
 
 
 def pipelinable(config: ScenarioConfig, plans: list[BatchPlan]) -> bool:
@@ -127,6 +159,43 @@ def stage_in_memory(zone: LandingZone, config: ScenarioConfig, plan: BatchPlan) 
     return StagedBatch(row, data, list(labels), dict(tally.by_anomaly))
 
 
+def _encode(storage: Storage, table: pa.Table | list[pa.Table], schema: pa.Schema) -> bytes:
+    """A Parquet file's bytes, as the committer's sink would write them (one write a table)."""
+    captured = _Captured()
+    sink = storage.open_parquet("file", schema, captured)  # type: ignore[arg-type]
+    for part in table if isinstance(table, list) else [table]:
+        sink.write(part)
+    sink.close()
+    return captured.files["file"].to_pybytes()
+
+
+def day_after(
+    zone: LandingZone, staged: StagedBatch, kept: list[dict], chunks: list[list[pa.Table]]
+) -> DayAfter:
+    """Encode a day's labels file, commit record and manifest once ``staged`` is committed.
+
+    Args:
+        zone: The data root.
+        staged: The batch.
+        kept: The manifest rows of the day's earlier batches, in batch order.
+        chunks: Their label chunks, batch by batch.
+
+    Returns:
+        The day's files, valid if its committed batches are ``kept``.
+    """
+    rows = [*kept, staged.row]
+    every = [f for r in rows for f in r["files"]]
+    manifest = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+    labels = [c for batch in [*chunks, staged.labels] for c in batch]
+    return DayAfter(
+        kept=list(kept),
+        labels=_encode(zone.storage, labels, LABEL_SCHEMA),
+        record=commit_record(staged.row["config_hash"], every),
+        manifest=manifest,
+        manifest_bytes=_encode(zone.storage, manifest, MANIFEST_SCHEMA),
+    )
+
+
 def _stager(
     parent_pid: int,
     zone: LandingZone,
@@ -141,19 +210,27 @@ def _stager(
         # Blocked by the parent from before the fork until the handlers above were set: a
         # stop sent at once is not lost to the parent's inherited handler.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
-        # A thread sends while the next batch is generated; the bounded queue holds the rest.
-        outbox: queue.Queue = queue.Queue(AHEAD)
-        sender = threading.Thread(target=_send_all, args=(outbox, results), daemon=True)
+        # A thread sends while the next batch is generated; the outbox holds the rest.
+        outbox = _Outbox()
+        sender = threading.Thread(target=outbox.send_all, args=(results,), daemon=True)
         sender.start()
+        days: dict[tuple[str, object], tuple[list[dict], list[list[pa.Table]]]] = {}
         for plan in plans:
+            staged = None
             try:
-                item = (stage_in_memory(zone, config, plan), None)
+                staged = stage_in_memory(zone, config, plan)
+                kept, chunks = days.setdefault((plan.window.value, plan.day), ([], []))
+                if len(kept) == plan.index:  # it staged every earlier batch of the day
+                    staged.day = day_after(zone, staged, kept, chunks)
+                kept.append(staged.row)
+                chunks.append(staged.labels)
+                item = (staged, None)
             except Exception as exc:  # reported in its turn; the parent stops everything
                 item = (None, _portable(exc))
-            _put(outbox, item)
+            outbox.put(item, 0 if staged is None else staged.size)
             if item[1] is not None:
                 break
-        _put(outbox, None)
+        outbox.put(None, 0)
         while sender.is_alive():
             sender.join(POLL_S)
     except WorkerStopped:
@@ -162,23 +239,42 @@ def _stager(
         os._exit(code)  # no interpreter shutdown: it could block on a pipe nobody reads
 
 
-def _put(outbox: queue.Queue, item: object) -> None:
-    """Queue ``item``, waking up now and then: a stop signal is handled between waits even if
-    the kernel delivered it to another thread."""
-    while True:
-        try:
-            outbox.put(item, timeout=POLL_S)
-            return
-        except queue.Full:
-            pass
+class _Outbox:
+    """The batches a stager has staged and not yet sent: at most :data:`AHEAD_BYTES` of them
+    (always at least one)."""
 
+    def __init__(self) -> None:
+        self._items: collections.deque[tuple[object, int]] = collections.deque()
+        self._bytes = 0
+        self._changed = threading.Condition()
 
-def _send_all(outbox: queue.Queue, results: Connection) -> None:
-    while (item := outbox.get()) is not None:
-        try:
-            results.send(item)
-        except OSError:  # the parent is gone: the stager is being stopped
-            return
+    def put(self, item: object, size: int) -> None:
+        """Queue ``item``, waiting while the outbox is full. It wakes up now and then: a stop
+        signal is handled between waits even if the kernel delivered it to another thread."""
+        with self._changed:
+            while self._items and self._bytes + size > AHEAD_BYTES:
+                self._changed.wait(POLL_S)
+            self._items.append((item, size))
+            self._bytes += size
+            self._changed.notify_all()
+
+    def send_all(self, results: Connection) -> None:
+        """Send every item in order until None (the sender thread's loop)."""
+        while True:
+            with self._changed:
+                while not self._items:
+                    self._changed.wait()
+                item, size = self._items[0]
+            if item is None:
+                return
+            try:
+                results.send(item)
+            except OSError:  # the parent is gone: the stager is being stopped
+                return
+            with self._changed:
+                self._items.popleft()
+                self._bytes -= size
+                self._changed.notify_all()
 
 
 class Stagers:
@@ -197,13 +293,17 @@ class Stagers:
         self.plans = plans
         context = multiprocessing.get_context("fork")
         value_pools(config.seed)  # built once here, inherited by every stager
-        count = max(1, min(count, len(plans)))
+        days = sorted({(p.window.value, p.day) for p in plans})
+        count = max(1, min(count, len(days)))
+        # Whole days to each stager, so that it encodes each day's files after every batch.
+        self._owner = [days.index((p.window.value, p.day)) % count for p in plans]
         self._readers: list[Connection] = []
         self._processes: list[multiprocessing.process.BaseProcess] = []
         try:
             for j in range(count):
                 reader, writer = context.Pipe(duplex=False)
-                args = (os.getpid(), zone, config, plans[j::count], writer)
+                mine = [p for p, owner in zip(plans, self._owner, strict=True) if owner == j]
+                args = (os.getpid(), zone, config, mine, writer)
                 process = context.Process(target=_stager, args=args, daemon=True)
                 masked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
                 try:
@@ -224,9 +324,8 @@ class Stagers:
             Exception: A stager's failure, in its batch's turn.
             WorkerDiedError: If a stager died without reporting.
         """
-        count = len(self._processes)
-        for i, plan in enumerate(self.plans):
-            reader, process = self._readers[i % count], self._processes[i % count]
+        for plan, owner in zip(self.plans, self._owner, strict=True):
+            reader, process = self._readers[owner], self._processes[owner]
             ready = wait([reader, process.sentinel])
             if reader not in ready:
                 process.join()
@@ -236,7 +335,7 @@ class Stagers:
                 )
             try:
                 staged, error = reader.recv()
-            except EOFError:
+            except (EOFError, OSError):  # it died before or while sending
                 process.join()
                 raise WorkerDiedError(
                     f"the process staging batch {plan.batch_id} died without reporting "
