@@ -220,7 +220,9 @@ def _stager(
             try:
                 staged = stage_in_memory(zone, config, plan)
                 kept, chunks = days.setdefault((plan.window.value, plan.day), ([], []))
-                if len(kept) == plan.index:  # it staged every earlier batch of the day
+                # Only if it staged every earlier batch of the day, and while it is ahead of
+                # the commits: once they wait for it, the committer encodes them instead.
+                if len(kept) == plan.index and outbox.waiting():
                     staged.day = day_after(zone, staged, kept, chunks)
                 kept.append(staged.row)
                 chunks.append(staged.labels)
@@ -257,6 +259,10 @@ class _Outbox:
             self._items.append((item, size))
             self._bytes += size
             self._changed.notify_all()
+
+    def waiting(self) -> bool:
+        """Whether staged batches wait to be sent (the committer is behind)."""
+        return bool(self._items)
 
     def send_all(self, results: Connection) -> None:
         """Send every item in order until None (the sender thread's loop)."""

@@ -32,7 +32,7 @@ from dtg_assets.simulation.schemas import TABLES
 from dtg_assets.simulation.staging import Tally
 
 # Processes staging live batches ahead of the commits of a replay as fast as possible.
-STAGERS = 2
+STAGERS = 1
 
 
 @dataclass
