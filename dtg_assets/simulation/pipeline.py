@@ -201,9 +201,10 @@ def _stager(
     zone: LandingZone,
     config: ScenarioConfig,
     plans: list[BatchPlan],
+    share: _Share,
     results: Connection,
 ) -> None:
-    """A stager's life: stage ``plans`` in order, sending each (or the failure) on ``results``."""
+    """The stager's life: stage its share of ``plans`` in order, sending each (or the failure)."""
     code = 0
     try:
         die_with_parent(parent_pid)
@@ -215,7 +216,9 @@ def _stager(
         sender = threading.Thread(target=outbox.send_all, args=(results,), daemon=True)
         sender.start()
         days: dict[tuple[str, object], tuple[list[dict], list[list[pa.Table]]]] = {}
-        for plan in plans:
+        for i, plan in enumerate(plans):
+            if not share.take(i):
+                break
             staged = None
             try:
                 staged = stage_in_memory(zone, config, plan)
@@ -239,6 +242,36 @@ def _stager(
         code = 1
     finally:
         os._exit(code)  # no interpreter shutdown: it could block on a pipe nobody reads
+
+
+class _Share:
+    """Which batches the stager stages: ``[0, end)``, taken in order; the committer takes the
+    others, one at a time from the last, while it would otherwise wait."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, count: int) -> None:
+        self._lock = context.Lock()
+        self._bounds = context.RawArray("q", [0, count])  # (the stager's next, end)
+
+    @property
+    def end(self) -> int:
+        """The end of the stager's share (it only shrinks)."""
+        return self._bounds[1]
+
+    def take(self, index: int) -> bool:
+        """The stager takes batch ``index`` (the next), unless it is the committer's."""
+        with self._lock:
+            if index >= self._bounds[1]:
+                return False
+            self._bounds[0] = index + 1
+            return True
+
+    def steal(self) -> int | None:
+        """The committer takes the last batch the stager has not taken, if any."""
+        with self._lock:
+            if self._bounds[1] - 1 < self._bounds[0]:
+                return None
+            self._bounds[1] -= 1
+            return self._bounds[1]
 
 
 class _Outbox:
@@ -284,75 +317,85 @@ class _Outbox:
 
 
 class Stagers:
-    """Forked processes staging batches ahead, read back in arrival order.
+    """A forked stager staging batches ahead, read back in arrival order.
+
+    The stager stages the batches from the first; while this process would wait for it, it
+    stages batches itself from the last (up to :data:`AHEAD_BYTES` held), so both cores of a
+    small machine stay busy.
 
     Args:
         zone: The data root.
         config: The scenario.
         plans: The batches, in arrival order (every one buffered: :func:`pipelinable`).
-        count: Stager processes (at most one per batch).
     """
 
-    def __init__(
-        self, zone: LandingZone, config: ScenarioConfig, plans: list[BatchPlan], count: int
-    ) -> None:
-        self.plans = plans
+    def __init__(self, zone: LandingZone, config: ScenarioConfig, plans: list[BatchPlan]) -> None:
+        self.zone, self.config, self.plans = zone, config, plans
         context = multiprocessing.get_context("fork")
-        value_pools(config.seed)  # built once here, inherited by every stager
-        days = sorted({(p.window.value, p.day) for p in plans})
-        count = max(1, min(count, len(days)))
-        # Whole days to each stager, so that it encodes each day's files after every batch.
-        self._owner = [days.index((p.window.value, p.day)) % count for p in plans]
-        self._readers: list[Connection] = []
-        self._processes: list[multiprocessing.process.BaseProcess] = []
+        value_pools(config.seed)  # built once here, inherited by the stager
+        self._share = _Share(context, len(plans))
+        self._own: dict[int, tuple[StagedBatch | None, BaseException | None]] = {}
+        self._own_bytes = 0
+        self._reader, writer = context.Pipe(duplex=False)
+        args = (os.getpid(), zone, config, plans, self._share, writer)
+        self._process = context.Process(target=_stager, args=args, daemon=True)
+        masked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         try:
-            for j in range(count):
-                reader, writer = context.Pipe(duplex=False)
-                mine = [p for p, owner in zip(plans, self._owner, strict=True) if owner == j]
-                args = (os.getpid(), zone, config, mine, writer)
-                process = context.Process(target=_stager, args=args, daemon=True)
-                masked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-                try:
-                    process.start()
-                finally:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, masked)
-                writer.close()
-                self._readers.append(reader)
-                self._processes.append(process)
-        except BaseException:
-            self.close()
-            raise
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, masked)
+            writer.close()
+
+    def _steal(self) -> bool:
+        """Stage the last batch nobody has taken, here; False if none (or enough held)."""
+        if self._own_bytes > AHEAD_BYTES:
+            return False
+        index = self._share.steal()
+        if index is None:
+            return False
+        try:
+            staged = stage_in_memory(self.zone, self.config, self.plans[index])
+        except Exception as exc:  # raised in its turn, like the stager's
+            self._own[index] = (None, exc)
+        else:
+            self._own[index] = (staged, None)
+            self._own_bytes += staged.size
+        return True
 
     def __iter__(self) -> Iterator[tuple[BatchPlan, StagedBatch]]:
         """Each batch with its staging, in arrival order.
 
         Raises:
-            Exception: A stager's failure, in its batch's turn.
-            WorkerDiedError: If a stager died without reporting.
+            Exception: A staging failure, in its batch's turn.
+            WorkerDiedError: If the stager died without reporting.
         """
-        for plan, owner in zip(self.plans, self._owner, strict=True):
-            reader, process = self._readers[owner], self._processes[owner]
-            ready = wait([reader, process.sentinel])
-            if reader not in ready:
-                process.join()
-                raise WorkerDiedError(
-                    f"the process staging batch {plan.batch_id} died without reporting "
-                    f"(exit code {process.exitcode})"
-                )
-            try:
-                staged, error = reader.recv()
-            except (EOFError, OSError):  # it died before or while sending
-                process.join()
-                raise WorkerDiedError(
-                    f"the process staging batch {plan.batch_id} died without reporting "
-                    f"(exit code {process.exitcode})"
-                ) from None
+        for i, plan in enumerate(self.plans):
+            while i < self._share.end and not self._reader.poll() and self._steal():
+                pass
+            if i >= self._share.end:
+                staged, error = self._own.pop(i)
+                self._own_bytes -= 0 if staged is None else staged.size
+            else:
+                staged, error = self._receive(plan)
             if error is not None:
                 raise error
             yield plan, staged
 
+    def _receive(self, plan: BatchPlan) -> tuple[StagedBatch | None, BaseException | None]:
+        """The stager's next batch (``plan``), or WorkerDiedError if it died before sending."""
+        ready = wait([self._reader, self._process.sentinel])
+        if self._reader in ready:
+            try:
+                return self._reader.recv()
+            except (EOFError, OSError):  # it died before or while sending
+                pass
+        self._process.join()
+        raise WorkerDiedError(
+            f"the process staging batch {plan.batch_id} died without reporting "
+            f"(exit code {self._process.exitcode})"
+        )
+
     def close(self) -> None:
-        """Stop the stagers (those still staging drop their work) and wait for them."""
-        stop_workers(self._processes)
-        for reader in self._readers:
-            reader.close()
+        """Stop the stager (dropping what it is staging) and wait for it."""
+        stop_workers([self._process])
+        self._reader.close()

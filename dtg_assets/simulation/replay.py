@@ -31,9 +31,6 @@ from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.schemas import TABLES
 from dtg_assets.simulation.staging import Tally
 
-# Processes staging live batches ahead of the commits of a replay as fast as possible.
-STAGERS = 1
-
 
 @dataclass
 class ReplayResult:
@@ -127,7 +124,7 @@ def replay(
     if speed is None and workers >= 2 and todo and pipelinable(config, todo):
         # Forked before the history's workers: the live batches are staged while it lands
         # (only generated and encoded; they are committed after it, in arrival order).
-        stagers = Stagers(zone, config, todo, STAGERS)
+        stagers = Stagers(zone, config, todo)
     try:
         if result.history_landed:
             history = [(d, Window.HISTORICAL) for d in result.history_landed]
