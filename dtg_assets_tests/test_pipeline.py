@@ -1,7 +1,8 @@
-"""Tests of the pipelined replay: batches staged ahead in forked processes, committed in order.
+"""Tests of the pipelined replay: batches staged ahead in a forked process, committed in order.
 
 A replay as fast as possible with two or more workers stages the live batches in a forked process
-(:mod:`dtg_assets.simulation.pipeline`) and commits them here. The landing zone must be byte for
+(and itself, from the last, while it would wait: :mod:`dtg_assets.simulation.pipeline`) and
+commits them in arrival order. The landing zone must be byte for
 byte what ``generate`` writes (the extended preset too: drifted schemas, duplicates replayed into
 the next batch); a stager's failure is raised in its batch's turn with every batch before it
 committed and nothing of its own; a rerun resumes without rewriting; and a stager never outlives
@@ -20,15 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from dtg_assets.simulation import batchwriter, layout, pipeline
-from dtg_assets.simulation.batchwriter import BatchWriter
+from dtg_assets.simulation import layout, pipeline
 from dtg_assets.simulation.config import ScenarioConfig
-from dtg_assets.simulation.daywriter import land_batches
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window
 from dtg_assets.simulation.replay import live_plans, replay
 from dtg_assets.simulation.scenario import run_scenario
-from dtg_assets.simulation.staging import Tally
 from dtg_assets.simulation.workers import WorkerDiedError
 from dtg_assets_tests.conftest import START
 
@@ -75,49 +73,6 @@ def test_a_pipelined_replay_lands_the_bytes_generate_writes(tmp_path, config):
     assert printed[-1][1] == {t: manifest[-1][f"rows_{t}"] for t in printed[-1][1]}
     assert tree(tmp_path / "replayed") == tree(tmp_path / "generated")
     assert leftovers(tmp_path / "replayed") == []
-
-
-def test_day_files_encoded_ahead_are_the_bytes_the_committer_would_write(tmp_path, monkeypatch):
-    encoded = []  # batches whose labels file the committer encoded itself
-    real = batchwriter._Recording.__init__
-    monkeypatch.setattr(batchwriter._Recording, "__init__",
-                        lambda self, sink: encoded.append(sink) or real(self, sink))  # fmt: skip
-    zone = LandingZone(str(tmp_path / "reference"))
-    zone.preflight()
-    plans = [p for p in live_plans(SMALL) if p.day == live_plans(SMALL)[0].day]
-    land_batches(zone, SMALL, plans[0].day, window=Window.LIVE)
-    encoded.clear()
-    staged = [pipeline.stage_in_memory(zone, SMALL, p) for p in plans]
-    kept, chunks = [], []
-    ahead = []  # each batch's day files encoded after the earlier batches
-    for batch in staged:
-        ahead.append(pipeline.day_after(zone, batch, kept, chunks))
-        kept.append(batch.row)
-        chunks.append(batch.labels)
-    wrong = pipeline.day_after(zone, staged[3], [], [])  # as if batch 3 came first
-
-    def land(name: str, days: list) -> Path:
-        root = tmp_path / name
-        target = LandingZone(str(root))
-        target.preflight()
-        writer = BatchWriter(target)
-        try:
-            for plan, batch, day in zip(plans, staged, days, strict=True):
-                batch.day = day
-                assert writer.commit(SMALL, plan, Tally(), [], shipped=batch) is not None
-        finally:
-            writer.close()
-        return root
-
-    reference = tree(tmp_path / "reference")
-    assert tree(land("ahead", ahead)) == reference
-    assert encoded == []
-    assert tree(land("committer", [None] * len(plans))) == reference
-    assert len(encoded) == len(plans)
-    encoded.clear()
-    # Encoded on a wrong assumption: the committer sees it does not fit and encodes them.
-    assert tree(land("mixed", [*ahead[:3], wrong, None, *ahead[5:]])) == reference
-    assert len(encoded) == 2
 
 
 def test_only_a_replay_as_fast_as_possible_with_workers_to_spare_is_pipelined(

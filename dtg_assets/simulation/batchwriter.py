@@ -39,7 +39,7 @@ from dtg_assets.simulation.staging import DayFiles, Tally, stage_batch, stale_fi
 
 if TYPE_CHECKING:
     from dtg_assets.simulation.landing import LandingZone
-    from dtg_assets.simulation.pipeline import StagedBatch
+    from dtg_assets.simulation.staged import StagedBatch
 
 
 def day_lock(zone: LandingZone, window: layout.Window, day: dt.date) -> DayLock:
@@ -195,8 +195,10 @@ class BatchWriter:
             skip_landed: Leave the batch as it is if the day's manifest lists it already under
                 this configuration and its files are all there with their committed sizes
                 (nothing is written); a batch with a file gone or resized is landed again.
-            shipped: The batch already generated and encoded by a stager
-                (:mod:`~dtg_assets.simulation.pipeline`): its bytes are committed as they are.
+            shipped: The batch already generated and encoded (:mod:`~dtg_assets.simulation.staged`,
+                by a stager of :mod:`~dtg_assets.simulation.pipeline`): its bytes are committed
+                as they are, and the day's files it carries too if they were encoded after the
+                day's batches committed now.
 
         Returns:
             The day's manifest after the commit and the stale files deleted, or None if the

@@ -25,10 +25,11 @@ from dtg_assets.simulation.batchwriter import BatchWriter
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.daywriter import land_batches
 from dtg_assets.simulation.landing import LandingZone, ProgressCallback
-from dtg_assets.simulation.pipeline import Stagers, pipelinable
+from dtg_assets.simulation.pipeline import Stagers
 from dtg_assets.simulation.plan import BatchPlan, Window, plan_day, scenario_days
 from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.schemas import TABLES
+from dtg_assets.simulation.staged import pipelinable
 from dtg_assets.simulation.staging import Tally
 
 
