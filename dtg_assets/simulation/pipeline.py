@@ -37,6 +37,7 @@ from dtg_assets.simulation.workers import (
     WorkerDiedError,
     WorkerStopped,
     _portable,
+    _stop_signals,
     die_with_parent,
     stop_workers,
 )
@@ -72,6 +73,8 @@ def _stager(
         sender.start()
         days: dict[tuple[str, object], tuple[list[dict], list[list[pa.Table]]]] = {}
         for i, plan in enumerate(plans):
+            if _stop_signals:  # a stop whose exception some library code swallowed
+                raise WorkerStopped(_stop_signals[0])
             if not share.take(i):
                 break
             staged = None
