@@ -154,7 +154,8 @@ def session(sid: int) -> set[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_sigkill_of_a_pipelined_replay_stops_its_stager_and_the_rerun_resumes(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_a_pipelined_replay_stopped_stops_its_stager_and_the_rerun_resumes(tmp_path, stop):
     config = ScenarioConfig(start_date=START, seed=13, scale=0.3)  # the command's 14 + 7 days
     root = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DTG_")}
@@ -171,14 +172,17 @@ def test_sigkill_of_a_pipelined_replay_stops_its_stager_and_the_rerun_resumes(tm
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
         time.sleep(0.001)
     assert len(session(proc.pid)) == 2  # the replay and its stager (the history's are done)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
+    proc.send_signal(stop)
+    _, err = proc.communicate(timeout=60)
+    if stop == signal.SIGINT:  # one line; the replay stopped its stager before exiting
+        assert proc.returncode == 130 and err.decode().count("\n") == 1, err
+        assert "interrupted (Ctrl-C)" in err.decode() and not session(proc.pid)
     deadline = time.monotonic() + 15
     while session(proc.pid):
         assert time.monotonic() < deadline, "a stager outlived the killed replay"
         time.sleep(0.05)
     before = landed(root, config)
-    assert 0 < len(before) < len(plans), "the kill should land mid-replay"
+    assert 0 < len(before) < len(plans), "the stop should come mid-replay"
     kept = {p: os.stat(p) for p in (root / "landing").rglob("*.parquet")}
 
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
