@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from dtg_assets.simulation import layout, pipeline
@@ -73,6 +74,25 @@ def test_a_pipelined_replay_lands_the_bytes_generate_writes(tmp_path, config):
     assert printed[-1][1] == {t: manifest[-1][f"rows_{t}"] for t in printed[-1][1]}
     assert tree(tmp_path / "replayed") == tree(tmp_path / "generated")
     assert leftovers(tmp_path / "replayed") == []
+
+
+def test_a_pipelined_replay_into_a_process_private_store_lands_there(tmp_path):
+    """The stager only encodes: this process writes, so even an in-memory root works."""
+    fs = fsspec.filesystem("memory")
+    name = tmp_path.name
+    run_scenario(SMALL, f"memory://{name}-generated")
+    result = replay(SMALL, f"memory://{name}-replayed", None, workers=2)
+    assert result.landed == [p.batch_id for p in live_plans(SMALL)]
+
+    def files(root: str) -> dict[str, str]:
+        return {
+            p[len(root) :]: hashlib.sha256(fs.cat_file(p)).hexdigest()
+            for p in fs.find(root)
+            if p[len(root) :].startswith(("/landing", "/ground_truth"))
+        }
+
+    replayed = files(f"/{name}-replayed")
+    assert replayed and replayed == files(f"/{name}-generated")
 
 
 def test_only_a_replay_as_fast_as_possible_with_workers_to_spare_is_pipelined(
