@@ -4,7 +4,8 @@ Each run starts the command as a fresh process into a new, empty data root, with
 (start 21 days before today: 14 historical and 7 live days, seed 42, scale 1), timed from the
 outside. ``replay --speed max`` (history day at once, then the 56 live batches each committed on
 its own) and ``generate`` (every day at once) alternate, so the machine's noise hits both alike;
-the script prints every run, the medians and their ratio against the 1.5x target (issue #10).
+the script prints every run, the medians and their ratio against the 1.5x target (issue #10),
+and the load average before and after (the figures mean little on a busy machine).
 With ``--speed 3600`` it instead times replays at an hour a second: the live week's 165 simulated
 hours from the first batch landed to the last should take under 3 minutes of wall time. Figures
 only, no assertion: timings depend on the machine and on what else runs on it.
@@ -65,14 +66,15 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--speed", default="max", help="max (ratio to generate) or 3600")
     args = parser.parse_args()
+    print(f"load average before: {load()}", flush=True)
     if args.speed != "max":
         walls = []
         for i in range(args.runs):
             walls.append(one_run(["replay", "--speed", args.speed], args.scale))
             print(f"run {i + 1}: replay --speed {args.speed} {walls[-1]:.1f} s", flush=True)
         median = statistics.median(walls)
-        print(f"median replay --speed {args.speed}: {median:.1f} s "
-              f"(target at 3600: under {PACED_TARGET_S:.0f} s)")  # fmt: skip
+        print(f"median replay --speed {args.speed}: {median:.1f} s (target at 3600: under "
+              f"{PACED_TARGET_S:.0f} s); load average after: {load()}")  # fmt: skip
         return
     generate, replay = [], []
     for i in range(args.runs):
@@ -82,7 +84,16 @@ def main() -> None:
               f"{replay[-1]:.2f} s", flush=True)  # fmt: skip
     at_once, by_batch = statistics.median(generate), statistics.median(replay)
     print(f"median generate {at_once:.2f} s, replay --speed max {by_batch:.2f} s: "
-          f"ratio {by_batch / at_once:.2f}x (target <= {RATIO_TARGET}x)")  # fmt: skip
+          f"ratio {by_batch / at_once:.2f}x (target <= {RATIO_TARGET}x); "
+          f"load average after: {load()}")  # fmt: skip
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages (``?`` where the platform has none)."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
 
 
 if __name__ == "__main__":

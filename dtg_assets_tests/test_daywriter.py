@@ -269,3 +269,26 @@ def test_a_kept_writer_sees_what_another_writer_committed_in_between(tmp_path):
     assert result.manifest.column("batch_id").to_pylist() == [p.batch_id for p in plans[:4]]
     LandingZone(str(reference)).write_batches(CONFIG, DAY, range(4))
     assert tree(root) == tree(reference)
+
+
+def test_a_kept_writer_cleans_up_a_dead_writers_leftovers_by_the_days_last_batch(tmp_path):
+    zone = LandingZone(str(tmp_path))
+    zone.preflight()
+    plans = plan_day(CONFIG, DAY)
+    writer = BatchWriter(zone)
+    try:
+        first = land_batches(zone, CONFIG, DAY, [0], writer=writer)
+        # A writer of the day killed after its first file: a temporary nobody's lock holds.
+        landed = first.manifest.to_pylist()[0]["files"][0]["path"]
+        dead = Path(layout.temporary_name(zone.path(landed), "deadbeef"))
+        dead.write_bytes(b"torn")
+        # Between the day's first and last batches, the kept writer does not list the day.
+        land_batches(zone, CONFIG, DAY, range(1, len(plans) - 1), writer=writer)
+        assert dead.exists()
+        last = land_batches(zone, CONFIG, DAY, [len(plans) - 1], writer=writer)
+    finally:
+        writer.close()
+    assert str(dead) in last.removed and not dead.exists()
+    reference = tmp_path.parent / f"{tmp_path.name}-reference"
+    LandingZone(str(reference)).write_day(CONFIG, DAY)
+    assert tree(tmp_path) == tree(reference)

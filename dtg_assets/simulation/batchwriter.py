@@ -9,7 +9,9 @@ far, and commits them with the :class:`~dtg_assets.simulation.commit.Commit` pro
 temporaries, commit record then manifest last). Row groups, file names and manifest rows are what
 the day-at-once writer produces, so a day landed batch by batch is byte for byte the day landed at
 once. The clean-up after the commit is scoped to the day's files that no committed batch lists:
-other batches of the day under the same configuration are never touched. A day committed under
+other batches of the day under the same configuration are never touched. A writer committing a
+day's batches one after another lists the day's files for clean-up on the first of them, after
+another writer committed, and on the day's last batch, not in between. A day committed under
 another configuration is replaced when the write starts from the day's first batch, and refused
 otherwise (a day mixing two configurations would check as neither). A :class:`BatchWriter` kept
 across calls (a replay) takes a day's committed state from memory while its files are still the
@@ -29,7 +31,7 @@ import pyarrow.parquet as pq
 from dtg_assets.simulation import layout
 from dtg_assets.simulation.commit import Commit, DayLock
 from dtg_assets.simulation.config import ScenarioConfig
-from dtg_assets.simulation.plan import BatchPlan
+from dtg_assets.simulation.plan import BatchPlan, plan_day
 from dtg_assets.simulation.reading import commit_record
 from dtg_assets.simulation.schemas import LABEL_SCHEMA, MANIFEST_SCHEMA
 from dtg_assets.simulation.sinks import BackgroundWriter, ParquetSink
@@ -37,6 +39,7 @@ from dtg_assets.simulation.staging import DayFiles, Tally, stage_batch, stale_fi
 
 if TYPE_CHECKING:
     from dtg_assets.simulation.landing import LandingZone
+    from dtg_assets.simulation.staged import StagedBatch
 
 
 def day_lock(zone: LandingZone, window: layout.Window, day: dt.date) -> DayLock:
@@ -180,6 +183,7 @@ class BatchWriter:
         tally: Tally,
         files: list[DayFiles],
         skip_landed: bool = False,
+        shipped: StagedBatch | None = None,
     ) -> tuple[pa.Table, list[str]] | None:
         """Generate one batch and commit it with the day's labels, commit record and manifest.
 
@@ -191,6 +195,10 @@ class BatchWriter:
             skip_landed: Leave the batch as it is if the day's manifest lists it already under
                 this configuration and its files are all there with their committed sizes
                 (nothing is written); a batch with a file gone or resized is landed again.
+            shipped: The batch already generated and encoded (:mod:`~dtg_assets.simulation.staged`,
+                by a stager of :mod:`~dtg_assets.simulation.pipeline`): its bytes are committed
+                as they are, and the day's files it carries too if they were encoded after the
+                day's batches committed now.
 
         Returns:
             The day's manifest after the commit and the stale files deleted, or None if the
@@ -207,6 +215,7 @@ class BatchWriter:
         labels_file = layout.labels_file(window, day, token)
         with day_lock(zone, window, day):
             known = self._committed(plan, digest, labels_file)
+            remembered = known is self._days.get((window.value, day))
             landed = [r for r in known.rows if r["batch_id"] == plan.batch_id]
             if skip_landed and landed and _intact(zone, landed[0]):
                 return None
@@ -216,32 +225,65 @@ class BatchWriter:
             self._days.pop((window.value, day), None)  # stale from here until committed
             doing = f"writing {window.value} batch {plan.batch_id}"
             with Commit(zone.storage, zone.root, zone.uri, doing) as commit:
-                staged = DayFiles(zone, commit, token, self.background)
-                files.append(staged)
-                sink = zone.storage.open_parquet(commit.stage(zone.path(labels_file)), LABEL_SCHEMA)
-                commit.before_abort(sink.discard)
-                labels = _Recording(sink)
-                # Row groups as they are, in batch order: the day-at-once file's bytes.
-                for _, group in before:
-                    sink.write(group)
-                provenance = {"config_hash": digest, "config": recorded, "labels_file": labels_file}
-                row, _ = stage_batch(config, plan, staged, labels, tally, provenance)
-                for _, group in after:
-                    sink.write(group)
-                sink.close()
+                staging = DayFiles(zone, commit, token, self.background)
+                files.append(staging)
+                # A buffered file's directory is made by the background writer if missing.
+                make_dir = staging.background is None
+                labels_path = commit.stage(zone.path(labels_file), make_dir)
+                # The day's files encoded ahead by the stager, if built on what is committed.
+                ahead = None if shipped is None else shipped.day
+                if ahead is not None and (after or ahead.kept != kept):
+                    ahead = None
+                if shipped is not None:  # the same row, files and chunks as stage_batch's
+                    row, chunks = shipped.row, shipped.labels
+                    staging.add_encoded(row["files"], shipped.data)
+                    tally.by_anomaly.update(shipped.by_anomaly)
+                if ahead is not None:
+                    zone.storage.write_bytes(labels_path, ahead.labels, staging.background)
+                else:
+                    if not make_dir:
+                        zone.storage.makedirs(labels_path.rpartition("/")[0])
+                    sink = zone.storage.open_parquet(labels_path, LABEL_SCHEMA)
+                    commit.before_abort(sink.discard)
+                    labels = _Recording(sink)
+                    # Row groups as they are, in batch order: the day-at-once file's bytes.
+                    for _, group in before:
+                        sink.write(group)
+                    if shipped is None:
+                        provenance = {"config_hash": digest, "config": recorded,
+                                      "labels_file": labels_file}  # fmt: skip
+                        row, _ = stage_batch(config, plan, staging, labels, tally, provenance)
+                        chunks = labels.chunks
+                    else:
+                        for chunk in chunks:
+                            sink.write(chunk)
+                    for _, group in after:
+                        sink.write(group)
+                    sink.close()
                 rows = sorted([*kept, row], key=lambda r: r["batch_index"])
                 every = [f for r in rows for f in r["files"]]
-                make_dir = staged.background is None
                 record = commit.stage(zone.path(layout.commit_record_file(window, day)), make_dir)
-                zone.storage.write_bytes(record, commit_record(digest, every), staged.background)
-                manifest = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
                 marker = commit.stage(zone.path(layout.manifest_file(window, day)), make_dir)
-                zone.storage.write_parquet(marker, manifest, staged.background)
-                keep = commit.own_paths | {zone.path(f["path"]) for f in every}
-                stale = stale_files(zone, window, day, keep)
-                staged.wait()
+                if ahead is not None:
+                    manifest = ahead.manifest
+                    zone.storage.write_bytes(record, ahead.record, staging.background)
+                    zone.storage.write_bytes(marker, ahead.manifest_bytes, staging.background)
+                else:
+                    manifest = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+                    zone.storage.write_bytes(record, commit_record(digest, every),
+                                             staging.background)  # fmt: skip
+                    zone.storage.write_parquet(marker, manifest, staging.background)
+                if remembered and plan.index < len(plan_day(config, day, window)) - 1:
+                    # This writer's last commit of the day cleaned it up and nobody has
+                    # committed since: the listing (most of a commit's file-system calls) waits
+                    # for the day's last batch. Readers never see what no manifest lists.
+                    stale = []
+                else:
+                    keep = commit.own_paths | {zone.path(f["path"]) for f in every}
+                    stale = stale_files(zone, window, day, keep)
+                staging.wait()
                 removed = commit.commit(stale, markers=2)
-            groups = [*before, *((plan.batch_id, c) for c in labels.chunks), *after]
+            groups = [*before, *((plan.batch_id, c) for c in chunks), *after]
             stamp = self._stamp(window, day, labels_file)
             if stamp is not None:
                 self._days[window.value, day] = _Committed(digest, rows, groups, stamp)

@@ -25,9 +25,12 @@ from dtg_assets.simulation.batchwriter import BatchWriter
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.daywriter import land_batches
 from dtg_assets.simulation.landing import LandingZone, ProgressCallback
+from dtg_assets.simulation.pipeline import Stagers
 from dtg_assets.simulation.plan import BatchPlan, Window, plan_day, scenario_days
 from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.schemas import TABLES
+from dtg_assets.simulation.staged import pipelinable
+from dtg_assets.simulation.staging import Tally
 
 
 @dataclass
@@ -109,11 +112,6 @@ def replay(
             planned = {p.batch_id for p in plan_day(config, day, window)}
             done = landed_under(zone, config, day, window) >= planned
             (result.history_skipped if done else result.history_landed).append(day)
-    if result.history_landed:
-        run_scenario(config, data_root, [(d, Window.HISTORICAL) for d in result.history_landed],
-                     workers=workers)  # fmt: skip
-    if check is not None:
-        check()
     landed: dict[dt.date, set[str]] = {}
     todo = []
     for plan in live_plans(config):
@@ -123,11 +121,29 @@ def replay(
             result.skipped.append(plan.batch_id)
         else:
             todo.append(plan)
-    writer = BatchWriter(zone)  # one for the run: it reuses what it committed last
+    stagers = None
+    if speed is None and workers >= 2 and todo and pipelinable(config, todo):
+        # Forked before the history's workers: the live batches are staged while it lands
+        # (only generated and encoded; they are committed after it, in arrival order).
+        stagers = Stagers(zone, config, todo)
     try:
-        _land_paced(zone, config, todo, speed, writer, result, progress, check, clock, sleep)
+        if result.history_landed:
+            history = [(d, Window.HISTORICAL) for d in result.history_landed]
+            run_scenario(config, data_root, history, workers=workers)
+        if check is not None:
+            check()
+        writer = BatchWriter(zone)  # one for the run: it reuses what it committed last
+        try:
+            if stagers is None:
+                _land_paced(zone, config, todo, speed, writer, result, progress, check, clock,
+                            sleep)  # fmt: skip
+            else:
+                _land_staged(config, stagers, writer, result, progress, check)
+        finally:
+            writer.close()
     finally:
-        writer.close()
+        if stagers is not None:
+            stagers.close()
     return result
 
 
@@ -167,5 +183,25 @@ def _land_paced(
         if progress is not None and written.landed:  # not if another writer landed it first
             mine = written.manifest.column("batch_id").to_pylist().index(plan.batch_id)
             progress(plan, {t: written.manifest.column(f"rows_{t}")[mine].as_py() for t in TABLES})
+        if check is not None:
+            check()
+
+
+def _land_staged(
+    config: ScenarioConfig,
+    stagers: Stagers,
+    writer: BatchWriter,
+    result: ReplayResult,
+    progress: ProgressCallback | None,
+    check: Callable[[], None] | None,
+) -> None:
+    """Commit the batches ``stagers`` generated and encoded, in arrival order, as fast as they
+    come; see :func:`replay` for the arguments."""
+    for plan, shipped in stagers:
+        done = writer.commit(config, plan, Tally(), [], skip_landed=True, shipped=shipped)
+        if done is not None:  # None: another writer landed it first
+            result.landed.append(plan.batch_id)
+            if progress is not None:
+                progress(plan, {t: shipped.row[f"rows_{t}"] for t in TABLES})
         if check is not None:
             check()

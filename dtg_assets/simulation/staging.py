@@ -109,6 +109,20 @@ class DayFiles:
                 entry.sink.write(rows)
                 entry.rows += rows.num_rows
 
+    def add_encoded(self, files: list[dict], data: list[bytes]) -> None:
+        """Stage a batch's files already encoded elsewhere (a stager process).
+
+        Args:
+            files: Their manifest ``files`` entries, as :meth:`close_batch` returned them.
+            data: Each file's bytes, in the same order.
+        """
+        for entry, blob in zip(files, data, strict=True):
+            final = self.zone.path(entry["path"])
+            tmp = self.commit.stage(final, make_dir=self.background is None)
+            self.storage.write_bytes(tmp, blob, self.background)
+            self.landing_paths[entry["table"]].append(self.zone.uri_of(final))
+        self.committed += files
+
     def close_batch(self) -> list[dict]:
         """Finish the batch's files; return them as manifest ``files`` entries."""
         files = []
