@@ -10,7 +10,10 @@ origin; a batch's landing time is its start + 100 s), and with ``speed=None`` (`
 as fast as possible. A batch already committed under the same configuration is never rewritten,
 so a run stopped at any point (Ctrl-C, SIGKILL) and started again resumes after the last
 committed batch, paced from the first batch it lands, and the landing zone ends byte for byte as
-``generate`` writes it: the files record no wall-clock time.
+``generate`` writes it: the files record no wall-clock time. As fast as possible with two workers
+or more, the live batches are staged ahead by a forked process (from before the history lands)
+and committed here in arrival order (:mod:`~dtg_assets.simulation.pipeline`), when every one is
+small enough to be encoded in memory.
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ def replay(
         speed: Simulated seconds per wall-clock second (``3600``: an hour a second); None to
             land as fast as possible.
         progress: Called after each live batch is committed, with its plan and rows per table.
-        workers: Processes writing the historical days.
+        workers: Processes writing the historical days; with ``speed=None`` and two or more,
+            the live batches are pipelined (a stager process and this one).
         check: Called after each batch and before each wait (raises to stop the replay).
         clock: Monotonic seconds (injectable for tests).
         sleep: Waits so many seconds (injectable for tests).
