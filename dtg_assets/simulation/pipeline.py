@@ -36,9 +36,9 @@ from dtg_assets.simulation.staged import StagedBatch, day_after, stage_in_memory
 from dtg_assets.simulation.workers import (
     WorkerDiedError,
     WorkerStopped,
-    _portable,
-    _stop_signals,
     die_with_parent,
+    portable,
+    stop_signal,
     stop_workers,
 )
 
@@ -73,8 +73,8 @@ def _stager(
         sender.start()
         days: dict[tuple[str, object], tuple[list[dict], list[list[pa.Table]]]] = {}
         for i, plan in enumerate(plans):
-            if _stop_signals:  # a stop whose exception some library code swallowed
-                raise WorkerStopped(_stop_signals[0])
+            if (signum := stop_signal()) is not None:  # its exception was swallowed
+                raise WorkerStopped(signum)
             if not share.take(i):
                 break
             staged = None
@@ -89,7 +89,7 @@ def _stager(
                 chunks.append(staged.labels)
                 item = (staged, None)
             except Exception as exc:  # reported in its turn; the parent stops everything
-                item = (None, _portable(exc))
+                item = (None, portable(exc))
             outbox.put(item, 0 if staged is None else staged.size)
             if item[1] is not None:
                 break

@@ -99,8 +99,21 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
-def _portable(exc: BaseException) -> BaseException:
-    """The exception itself if it survives pickling, else a RuntimeError with its message."""
+def stop_signal() -> int | None:
+    """The first stop signal this (worker) process received, if any: a stop whose exception
+    some library code swallowed is still seen between two units of work."""
+    return _stop_signals[0] if _stop_signals else None
+
+
+def portable(exc: BaseException) -> BaseException:
+    """An exception another process can receive.
+
+    Args:
+        exc: Raised in this process.
+
+    Returns:
+        The exception itself if it survives pickling, else a RuntimeError with its message.
+    """
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
@@ -126,7 +139,7 @@ def _worker(
             try:
                 report = (index, zone.write_day(config, *tasks[index]), None)
             except Exception as exc:  # reported to the parent, which stops everything
-                report = (index, None, _portable(exc))
+                report = (index, None, portable(exc))
             with send_lock:  # one message at a time on the shared pipe
                 results.send(report)
             if report[2] is not None or _stop_signals:
