@@ -99,8 +99,8 @@ def test_only_a_replay_as_fast_as_possible_with_workers_to_spare_is_pipelined(
     tmp_path, monkeypatch
 ):
     forks = []
-    real = pipeline.Stagers.__init__
-    monkeypatch.setattr(pipeline.Stagers, "__init__",
+    real = pipeline.Stager.__init__
+    monkeypatch.setattr(pipeline.Stager, "__init__",
                         lambda self, *a: forks.append(len(a[2])) or real(self, *a))  # fmt: skip
     replay(SMALL, str(tmp_path / "one"), None, workers=1)
     assert forks == []

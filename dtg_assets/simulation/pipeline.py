@@ -2,7 +2,7 @@
 
 A replay as fast as possible spends about as long generating and Parquet-encoding each batch as
 committing it (locks, the day's labels file, commit record and manifest, renames). A
-:class:`Stagers` forks one stager (after every import and the Faker pools, which it inherits)
+:class:`Stager` forks one stager (after every import and the Faker pools, which it inherits)
 that stages the batches in memory from the first (:func:`~dtg_assets.simulation.staged.
 stage_in_memory`, and the day's files ahead while it is ahead of the commits), and sends them
 back; this process commits them one by one, in arrival order, with
@@ -174,7 +174,7 @@ class _Outbox:
                 self._changed.notify_all()
 
 
-class Stagers:
+class Stager:
     """A forked stager staging batches ahead, read back in arrival order.
 
     The stager stages the batches from the first; while this process would wait for it, it

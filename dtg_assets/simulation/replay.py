@@ -28,7 +28,7 @@ from dtg_assets.simulation.batchwriter import BatchWriter
 from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.daywriter import land_batches
 from dtg_assets.simulation.landing import LandingZone, ProgressCallback
-from dtg_assets.simulation.pipeline import Stagers
+from dtg_assets.simulation.pipeline import Stager
 from dtg_assets.simulation.plan import BatchPlan, Window, plan_day, scenario_days
 from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.schemas import TABLES
@@ -125,11 +125,11 @@ def replay(
             result.skipped.append(plan.batch_id)
         else:
             todo.append(plan)
-    stagers = None
+    stager = None
     if speed is None and workers >= 2 and todo and pipelinable(config, todo):
         # Forked before the history's workers: the live batches are staged while it lands
         # (only generated and encoded; they are committed after it, in arrival order).
-        stagers = Stagers(zone, config, todo)
+        stager = Stager(zone, config, todo)
     try:
         if result.history_landed:
             history = [(d, Window.HISTORICAL) for d in result.history_landed]
@@ -138,16 +138,16 @@ def replay(
             check()
         writer = BatchWriter(zone)  # one for the run: it reuses what it committed last
         try:
-            if stagers is None:
+            if stager is None:
                 _land_paced(zone, config, todo, speed, writer, result, progress, check, clock,
                             sleep)  # fmt: skip
             else:
-                _land_staged(config, stagers, writer, result, progress, check)
+                _land_staged(config, stager, writer, result, progress, check)
         finally:
             writer.close()
     finally:
-        if stagers is not None:
-            stagers.close()
+        if stager is not None:
+            stager.close()
     return result
 
 
@@ -193,15 +193,15 @@ def _land_paced(
 
 def _land_staged(
     config: ScenarioConfig,
-    stagers: Stagers,
+    stager: Stager,
     writer: BatchWriter,
     result: ReplayResult,
     progress: ProgressCallback | None,
     check: Callable[[], None] | None,
 ) -> None:
-    """Commit the batches ``stagers`` generated and encoded, in arrival order, as fast as they
+    """Commit the batches ``stager`` generated and encoded, in arrival order, as fast as they
     come; see :func:`replay` for the arguments."""
-    for plan, shipped in stagers:
+    for plan, shipped in stager:
         done = writer.commit(config, plan, Tally(), [], skip_landed=True, shipped=shipped)
         if done is not None:  # None: another writer landed it first
             result.landed.append(plan.batch_id)
