@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import importlib.util
 import math
 import os
@@ -381,6 +382,16 @@ def pytest_collection_modifyitems(config, items) -> None:
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if not item.get_closest_marker("distributed")]
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """``relative path -> sha256`` of every landing and ground-truth file under a data root."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for top in ("landing", "ground_truth")
+        for p in sorted((root / top).rglob("*"))
+        if p.is_file()
+    }
 
 
 def load_cluster_module():

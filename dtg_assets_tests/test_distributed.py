@@ -13,7 +13,6 @@ Marked ``distributed``: deselected, with a line in pytest's header, only where t
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import signal
@@ -24,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dtg_assets_tests.conftest import DAGSTER_START
+from dtg_assets_tests.conftest import DAGSTER_START, tree_hashes
 
 pytestmark = pytest.mark.distributed
 
@@ -140,16 +139,6 @@ def failures(instance, run: dg.DagsterRun) -> list[str]:
             cause = failure_cause(error) if error is not None else entry.message
             found.append(f"{entry.step_key or 'run'}: {cause}")
     return found
-
-
-def tree_hashes(root: Path) -> dict[str, str]:
-    """``relative path -> sha256`` of every file of the landing zone and ground truth."""
-    return {
-        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for top in ("landing", "ground_truth")
-        for path in sorted((root / top).rglob("*"))
-        if path.is_file()
-    }
 
 
 def land_in_process(root: Path, window: str, days: list[str], scale: float) -> set[tuple]:

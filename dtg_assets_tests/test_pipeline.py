@@ -29,21 +29,11 @@ from dtg_assets.simulation.plan import Window
 from dtg_assets.simulation.replay import live_plans, replay
 from dtg_assets.simulation.scenario import run_scenario
 from dtg_assets.simulation.workers import WorkerDiedError
-from dtg_assets_tests.conftest import START
+from dtg_assets_tests.conftest import START, tree_hashes
 
 SMALL = ScenarioConfig(start_date=START, historical_days=1, live_days=2, seed=11, scale=0.02)
 EXTENDED = ScenarioConfig(start_date=START, historical_days=1, seed=12, scale=0.02,
                           scenario="extended")  # fmt: skip
-
-
-def tree(root: Path) -> dict[str, str]:
-    """``relative path -> sha256`` of every landing and ground-truth file."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for top in ("landing", "ground_truth")
-        for p in sorted((root / top).rglob("*"))
-        if p.is_file()
-    }
 
 
 def leftovers(root: Path) -> list[str]:
@@ -72,7 +62,7 @@ def test_a_pipelined_replay_lands_the_bytes_generate_writes(tmp_path, config):
     zone = LandingZone(str(tmp_path / "replayed"))
     manifest = zone.read_manifest(Window.LIVE, plans[-1].day).to_pylist()
     assert printed[-1][1] == {t: manifest[-1][f"rows_{t}"] for t in printed[-1][1]}
-    assert tree(tmp_path / "replayed") == tree(tmp_path / "generated")
+    assert tree_hashes(tmp_path / "replayed") == tree_hashes(tmp_path / "generated")
     assert leftovers(tmp_path / "replayed") == []
 
 
@@ -106,7 +96,7 @@ def test_only_a_replay_as_fast_as_possible_with_workers_to_spare_is_pipelined(
     assert forks == []
     replay(SMALL, str(tmp_path / "two"), None, workers=2)
     assert forks == [len(live_plans(SMALL))]
-    assert tree(tmp_path / "one") == tree(tmp_path / "two")
+    assert tree_hashes(tmp_path / "one") == tree_hashes(tmp_path / "two")
 
 
 def test_a_failing_stager_is_raised_in_its_turn_and_nothing_of_its_batch_lands(
@@ -133,7 +123,7 @@ def test_a_failing_stager_is_raised_in_its_turn_and_nothing_of_its_batch_lands(
     assert result.skipped == [p.batch_id for p in plans[:5]]
     assert result.landed == [p.batch_id for p in plans[5:]]
     run_scenario(SMALL, str(tmp_path / "generated"))
-    assert tree(tmp_path) == tree(tmp_path / "generated")
+    assert tree_hashes(tmp_path) == tree_hashes(tmp_path / "generated")
 
 
 def test_a_stager_dying_without_reporting_is_one_error_naming_the_batch(tmp_path, monkeypatch):
@@ -211,4 +201,4 @@ def test_a_pipelined_replay_stopped_stops_its_stager_and_the_rerun_resumes(tmp_p
         assert (after.st_ino, after.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns), path
     assert leftovers(root) == []
     run_scenario(config, str(tmp_path / "generated"), workers=2)
-    assert tree(root) == tree(tmp_path / "generated")
+    assert tree_hashes(root) == tree_hashes(tmp_path / "generated")

@@ -10,7 +10,6 @@ landing zone with ``generate``'s, file by file.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import multiprocessing
 import os
@@ -28,7 +27,7 @@ from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window, plan_day, scenario_days
 from dtg_assets.simulation.replay import live_plans, replay
-from dtg_assets_tests.conftest import START
+from dtg_assets_tests.conftest import START, tree_hashes
 
 SCALE = "0.05"
 SCENARIO = ["--start-date", START.isoformat(), "--seed", "5", "--scale", SCALE, "--workers", "1"]
@@ -47,23 +46,13 @@ def env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("DTG_")}
 
 
-def tree(root: Path) -> dict[str, str]:
-    """``relative path -> sha256`` of every landing and ground-truth file."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for top in ("landing", "ground_truth")
-        for p in sorted((root / top).rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("generated")
     done = subprocess.run(command("generate", root), env=env(), capture_output=True, text=True,
                           timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    return tree(root)
+    return tree_hashes(root)
 
 
 def committed_batches(root: Path) -> dict[str, list[dict]]:
@@ -129,7 +118,7 @@ def test_a_consumer_in_another_process_sees_each_batch_once_in_order_and_whole(t
     assert [line.split()[0] for line in lines] == [p.batch_id for p in LIVE]
     assert lines[1].endswith("anomalies=null_burst") and lines[0].endswith("anomalies=none")
     assert "replayed 56 live batches (0 already landed), 14 historical days" in done.stdout
-    assert tree(root) == generated
+    assert tree_hashes(root) == generated
 
 
 def test_sigkill_mid_replay_then_rerun_resumes_without_rewriting(tmp_path, generated):
@@ -159,7 +148,7 @@ def test_sigkill_mid_replay_then_rerun_resumes_without_rewriting(tmp_path, gener
         after = os.stat(root / path)
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), path
     assert not list(root.rglob("*.tmp"))
-    assert tree(root) == generated
+    assert tree_hashes(root) == generated
 
 
 def test_ctrl_c_stops_promptly_with_one_line_and_the_rerun_finishes(tmp_path, generated):
@@ -185,7 +174,7 @@ def test_ctrl_c_stops_promptly_with_one_line_and_the_rerun_finishes(tmp_path, ge
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "replayed 55 live batches (1 already landed)" in done.stdout
-    assert tree(root) == generated
+    assert tree_hashes(root) == generated
 
 
 @pytest.mark.parametrize("speed", ["0", "-2", "abc", "inf", "nan", ""])

@@ -8,7 +8,6 @@ be noticed and encoded again by the committer.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from dtg_assets.simulation import batchwriter, staged
@@ -19,19 +18,9 @@ from dtg_assets.simulation.landing import LandingZone
 from dtg_assets.simulation.plan import Window
 from dtg_assets.simulation.replay import live_plans
 from dtg_assets.simulation.staging import Tally
-from dtg_assets_tests.conftest import START
+from dtg_assets_tests.conftest import START, tree_hashes
 
 SMALL = ScenarioConfig(start_date=START, historical_days=1, live_days=2, seed=11, scale=0.02)
-
-
-def tree(root: Path) -> dict[str, str]:
-    """``relative path -> sha256`` of every landing and ground-truth file."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for top in ("landing", "ground_truth")
-        for p in sorted((root / top).rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_day_files_encoded_ahead_are_the_bytes_the_committer_would_write(tmp_path, monkeypatch):
@@ -66,14 +55,14 @@ def test_day_files_encoded_ahead_are_the_bytes_the_committer_would_write(tmp_pat
             writer.close()
         return root
 
-    reference = tree(tmp_path / "reference")
-    assert tree(land("ahead", ahead)) == reference
+    reference = tree_hashes(tmp_path / "reference")
+    assert tree_hashes(land("ahead", ahead)) == reference
     assert encoded == []
-    assert tree(land("committer", [None] * len(plans))) == reference
+    assert tree_hashes(land("committer", [None] * len(plans))) == reference
     assert len(encoded) == len(plans)
     encoded.clear()
     # Encoded on a wrong assumption: the committer sees it does not fit and encodes them.
-    assert tree(land("mixed", [*ahead[:3], wrong, None, *ahead[5:]])) == reference
+    assert tree_hashes(land("mixed", [*ahead[:3], wrong, None, *ahead[5:]])) == reference
     assert len(encoded) == 2
 
 
