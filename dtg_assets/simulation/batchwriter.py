@@ -209,10 +209,8 @@ class BatchWriter:
             StoreError: If the store fails (the day's committed batches stay as they were).
         """
         zone, window, day = self.zone, plan.window, plan.day
-        recorded = layout.config_json(config, window)
-        digest = layout.hash_of(recorded)
-        token = layout.token_of(digest)
-        labels_file = layout.labels_file(window, day, token)
+        provenance = layout.Provenance.of(config, window, day)
+        digest, token, labels_file = provenance.digest, provenance.token, provenance.labels_file
         with day_lock(zone, window, day):
             known = self._committed(plan, digest, labels_file)
             remembered = known is self._days.get((window.value, day))
@@ -250,9 +248,8 @@ class BatchWriter:
                     for _, group in before:
                         sink.write(group)
                     if shipped is None:
-                        provenance = {"config_hash": digest, "config": recorded,
-                                      "labels_file": labels_file}  # fmt: skip
-                        row, _ = stage_batch(config, plan, staging, labels, tally, provenance)
+                        row, _ = stage_batch(config, plan, staging, labels, tally,
+                                             provenance.columns())  # fmt: skip
                         chunks = labels.chunks
                     else:
                         for chunk in chunks:

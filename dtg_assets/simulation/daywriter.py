@@ -116,10 +116,8 @@ def land_day(
     """
     plans = plan_day(config, day, window)
     window = plans[0].window
-    recorded = layout.config_json(config, window)
-    digest = layout.hash_of(recorded)
-    token = layout.token_of(digest)
-    labels_file = layout.labels_file(window, day, token)
+    provenance = layout.Provenance.of(config, window, day)
+    token, labels_file = provenance.token, provenance.labels_file
     tally = Tally()
     manifest_rows = []
     doing = f"writing {window.value} day {day.isoformat()}"
@@ -128,9 +126,8 @@ def land_day(
         # Labels stream to their file chunk by chunk, so memory does not grow with the day.
         labels = zone.storage.open_parquet(commit.stage(zone.path(labels_file)), LABEL_SCHEMA)
         commit.before_abort(labels.discard)
-        provenance = {"config_hash": digest, "config": recorded, "labels_file": labels_file}
         for plan in plans:
-            row, counts = stage_batch(config, plan, files, labels, tally, provenance)
+            row, counts = stage_batch(config, plan, files, labels, tally, provenance.columns())
             manifest_rows.append(row)
             if progress is not None:
                 progress(plan, counts)
@@ -138,7 +135,8 @@ def land_day(
         # The two markers, committed in this order after everything else.
         make_dir = files.background is None
         record = commit.stage(zone.path(layout.commit_record_file(window, day)), make_dir)
-        zone.storage.write_bytes(record, commit_record(digest, files.committed), files.background)
+        record_bytes = commit_record(provenance.digest, files.committed)
+        zone.storage.write_bytes(record, record_bytes, files.background)
         manifest = pa.Table.from_pylist(manifest_rows, schema=MANIFEST_SCHEMA)
         marker = commit.stage(zone.path(layout.manifest_file(window, day)), make_dir)
         zone.storage.write_parquet(marker, manifest, files.background)

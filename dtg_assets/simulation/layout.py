@@ -198,6 +198,35 @@ def labels_file(window: Window | str, day: dt.date, token: str | None) -> str:
     return f"{LABELS}/{day_stem(window, day)}{suffix}{PARQUET}"
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """What a write of one window's day records of its configuration, and the names it gives.
+
+    Attributes:
+        config: The configuration's canonical JSON (:func:`config_json`).
+        digest: Its sha256 (:func:`hash_of`), the manifest's ``config_hash``.
+        token: The token in the day's file names (:func:`token_of`).
+        labels_file: The day's labels file (:func:`labels_file`).
+    """
+
+    config: str
+    digest: str
+    token: str
+    labels_file: str
+
+    @classmethod
+    def of(cls, config: ScenarioConfig, window: Window | str, day: dt.date) -> Provenance:
+        """The provenance of ``config``'s write of ``day`` in ``window``."""
+        recorded = config_json(config, window)
+        digest = hash_of(recorded)
+        token = token_of(digest)
+        return cls(recorded, digest, token, labels_file(window, day, token))
+
+    def columns(self) -> dict[str, str]:
+        """The manifest columns every batch of the day shares."""
+        return {"config_hash": self.digest, "config": self.config, "labels_file": self.labels_file}
+
+
 def commit_record_file(window: Window | str, day: dt.date) -> str:
     """Relative path of the landing-side record of the files one window's day committed."""
     return f"{COMMITS}/{day_stem(window, day)}.json"

@@ -145,13 +145,10 @@ def stage_in_memory(zone: LandingZone, config: ScenarioConfig, plan: BatchPlan) 
     Returns:
         The batch, as :meth:`BatchWriter.commit` lands it.
     """
-    recorded = layout.config_json(config, plan.window)
-    digest = layout.hash_of(recorded)
-    labels_file = layout.labels_file(plan.window, plan.day, layout.token_of(digest))
+    provenance = layout.Provenance.of(config, plan.window, plan.day)
     captured, labels, tally = _Captured(), _Chunks(), Tally()
-    files = DayFiles(zone, captured, layout.token_of(digest), captured)  # type: ignore[arg-type]
-    provenance = {"config_hash": digest, "config": recorded, "labels_file": labels_file}
-    row, _ = stage_batch(config, plan, files, labels, tally, provenance)
+    files = DayFiles(zone, captured, provenance.token, captured)  # type: ignore[arg-type]
+    row, _ = stage_batch(config, plan, files, labels, tally, provenance.columns())
     data = [captured.files[zone.path(f["path"])].to_pybytes() for f in row["files"]]
     return StagedBatch(row, data, list(labels), dict(tally.by_anomaly))
 
