@@ -10,7 +10,6 @@ temporaries left, and neither writer failing because the other cleaned up its fi
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import multiprocessing
 import os
 import threading
@@ -24,23 +23,13 @@ from dtg_assets.simulation.config import ScenarioConfig
 from dtg_assets.simulation.landing import LOCK_DIR, LandingZone
 from dtg_assets.simulation.plan import Window
 from dtg_assets.simulation.schemas import TABLES
-from dtg_assets_tests.conftest import DAGSTER_START, LIVE_DAY, START
+from dtg_assets_tests.conftest import DAGSTER_START, LIVE_DAY, START, tree_hashes
 
 SCALE = 0.02
 HISTORICAL = [(DAGSTER_START + dt.timedelta(days=i)).isoformat() for i in range(14)]
 LIVE = [(DAGSTER_START + dt.timedelta(days=14 + i)).isoformat() for i in range(7)]
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-
-
-def tree_hashes(root: Path) -> dict[str, str]:
-    """``relative path -> sha256`` of every file under the landing zone and ground truth."""
-    hashes = {}
-    for top in ("landing", "ground_truth"):
-        for path in sorted((root / top).rglob("*")):
-            if path.is_file():
-                hashes[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
 
 
 def temporaries(root: Path) -> list[str]:
