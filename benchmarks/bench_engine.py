@@ -6,7 +6,13 @@ generate`` of the default scenario, and the original row-by-row generator (kept 
 project, ``../shared/anchors/seed_generator.py`` relative to the repository) as
 ``python seed_generator.py OUTDIR SCALE``, run from its own
 directory. Runs of the two alternate, so both meet the same load on a shared machine; every
-run writes into a new temporary directory, deleted outside the timing. The report gives the
+run writes into a new directory under one temporary folder, deleted after the last run: deleting
+one run's output just before the next would bill that run for the deletion (on ext4 without a
+journal, creating a file skips every inode freed in the last 30 s, which cost the engine a
+fifth of its CPU time right after the anchor's clean-up). The engine's own modules are
+byte-compiled once before timing, as an install or a first run does: with
+``PYTHONDONTWRITEBYTECODE`` set (as on some CI machines) every run would compile them again,
+while the anchor's libraries are installed with their bytecode. The report gives the
 median wall time of each, its visitors, and the speed-up per visitor (the two generators write
 similar but not equal volumes). Figures are printed, not asserted: they depend on the machine
 and on what else runs on it. Without the anchor the engine alone is timed and the ratio is
@@ -28,9 +34,9 @@ any of its workers, whichever is largest) is reported too: ``--scale 100 --runs 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -87,31 +93,25 @@ def timed(cmd: list[str], cwd: Path, done: str | None = None) -> Run:
         return Run(wall=wall, cpu=cpu, rss_mb=usage.ru_maxrss / 1024, out=output)
 
 
-def engine_run(scale: float, workers: int | None, tmp_dir: str | None) -> Run:
+def engine_run(scale: float, workers: int | None, parent: str) -> Run:
     """One whole-process run of ``python -m dtg_assets.simulation generate``."""
-    root = tempfile.mkdtemp(prefix="dtg-bench-", dir=tmp_dir)
+    root = tempfile.mkdtemp(prefix="engine-", dir=parent)
     cmd = [sys.executable, "-m", "dtg_assets.simulation", "generate", "--data-root", root]
     cmd += ["--start-date", START_DATE, "--seed", "42", "--scale", repr(scale)]
     if workers is not None:
         cmd += ["--workers", str(workers)]
-    try:
-        run = timed(cmd, REPO)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    run = timed(cmd, REPO)
     match = re.search(r"^visitor_events\s+([\d,]+)", run.out, re.M)
     if not match:
         raise SystemExit(f"no visitor count in the engine's output:\n{run.out}")
     return replace(run, visitors=int(match.group(1).replace(",", "")))
 
 
-def anchor_run(script: Path, scale: float, tmp_dir: str | None) -> Run:
+def anchor_run(script: Path, scale: float, parent: str) -> Run:
     """One whole-process run of the original generator, from its own directory."""
-    out_dir = tempfile.mkdtemp(prefix="dtg-anchor-", dir=tmp_dir)
-    try:
-        cmd = [sys.executable, script.name, out_dir, repr(scale)]
-        run = timed(cmd, script.parent, done=r"generate_s [\d.]+ write_s [\d.]+")
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir = tempfile.mkdtemp(prefix="anchor-", dir=parent)
+    cmd = [sys.executable, script.name, out_dir, repr(scale)]
+    run = timed(cmd, script.parent, done=r"generate_s [\d.]+ write_s [\d.]+")
     match = re.search(r"'visitor_events': (\d+)", run.out)
     if not match:
         raise SystemExit(f"no visitor count in the anchor's output:\n{run.out[-2000:]}")
@@ -157,16 +157,18 @@ def main(argv: list[str] | None = None) -> int:
     if anchor is not None and not anchor.is_file():
         raise SystemExit(f"--anchor={anchor}: no such file")
 
+    compileall.compile_dir(REPO / "dtg_assets", quiet=1)
     runs: dict[int | None, list[Run]] = {w: [] for w in settings}
     anchor_runs: list[Run] = []
     rounds = max(args.runs, args.anchor_runs if anchor else 0)
-    for i in range(rounds):
-        print(f"round {i + 1}/{rounds} ...", file=sys.stderr, flush=True)
-        for w in settings:
-            if i < args.runs:
-                runs[w].append(engine_run(args.scale, w, args.tmp_dir))
-        if anchor is not None and i < args.anchor_runs:
-            anchor_runs.append(anchor_run(anchor, args.anchor_scale, args.tmp_dir))
+    with tempfile.TemporaryDirectory(prefix="dtg-bench-", dir=args.tmp_dir) as out:
+        for i in range(rounds):
+            print(f"round {i + 1}/{rounds} ...", file=sys.stderr, flush=True)
+            for w in settings:
+                if i < args.runs:
+                    runs[w].append(engine_run(args.scale, w, out))
+            if anchor is not None and i < args.anchor_runs:
+                anchor_runs.append(anchor_run(anchor, args.anchor_scale, out))
 
     lines = [
         f"whole-process runs, default scenario from {START_DATE}, seed 42, engine x{args.scale:g}"
