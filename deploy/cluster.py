@@ -168,16 +168,21 @@ class Cluster:
             **self.extra_env,
         }
 
+    @staticmethod
+    def _config_text(name: str, visibility_timeout: int | None) -> str:
+        """A file of deploy/, with another visibility timeout if one is given."""
+        text = (DEPLOY / name).read_text()
+        if visibility_timeout is None:
+            return text
+        return text.replace(
+            "visibility_timeout: 3600", f"visibility_timeout: {visibility_timeout}"
+        ).replace("unacked_restore_interval: 10", "unacked_restore_interval: 1")
+
     def _write_config(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         for name in ("dagster.yaml", "celery_worker.yaml"):
-            text = (DEPLOY / name).read_text()
-            if self.visibility_timeout is not None:
-                text = text.replace(
-                    "visibility_timeout: 3600", f"visibility_timeout: {self.visibility_timeout}"
-                ).replace("unacked_restore_interval: 10", "unacked_restore_interval: 1")
-            (self.home / name).write_text(text)
+            (self.home / name).write_text(self._config_text(name, self.visibility_timeout))
         env_file = self.root / "cluster.env"
         env_file.touch(mode=0o600)
         keys = [k for k in self.env() if k.startswith("DAGSTER_") or k.startswith("DTG_")]
@@ -302,13 +307,27 @@ class Cluster:
         self._wait(service, ping, "answering PING", 30)
         return service
 
-    def start_worker(self, index: int, wait: bool = True) -> Service:
-        """Start Celery run worker ``dtg-worker-<index>`` (solo pool: one run at a time)."""
+    def start_worker(
+        self, index: int, wait: bool = True, visibility_timeout: int | None = None
+    ) -> Service:
+        """Start Celery run worker ``dtg-worker-<index>`` (solo pool: one run at a time).
+
+        Args:
+            index: The worker's number.
+            wait: Wait until it is ready for runs (else: :meth:`wait_worker` later).
+            visibility_timeout: Seconds after which this worker takes over the run of a dead
+                worker (None: the cluster's). A worker applies it to every run not finished, a
+                running one too, which then fails: it must exceed every run's duration.
+        """
         name = f"worker-{index}"
+        config = self.home / "celery_worker.yaml"
+        if visibility_timeout is not None:
+            config = self.home / f"celery_{name}.yaml"
+            config.write_text(self._config_text("celery_worker.yaml", visibility_timeout))
         service = self._spawn(
             name,
             [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-             "-y", str(self.home / "celery_worker.yaml"), "-n", f"dtg-{name}",
+             "-y", str(config), "-n", f"dtg-{name}",
              # No mingle: Dagster syncs nothing between workers, and it costs a second.
              "--", "--pool=solo", "--without-mingle"],
         )  # fmt: skip
@@ -348,42 +367,6 @@ class Cluster:
     def stop_daemon(self) -> None:
         """Stop the daemon, if it runs."""
         self.stop("daemon")
-
-    def restart_workers(self, visibility_timeout: int | None = None, wait: bool = True) -> None:
-        """Stop the workers and start them all again, with another visibility timeout.
-
-        Args:
-            visibility_timeout: Seconds after which Redis hands a dead worker's run to another
-                worker (None: ``deploy/dagster.yaml``'s). Each worker applies its own to every
-                unacknowledged run, running or not, so a run longer than it is handed over
-                while it runs and fails: only a fault test with short runs shortens it.
-            wait: Wait until every worker is ready (else: :meth:`wait_workers` later; runs
-                launched meanwhile wait in Redis for the first one ready).
-        """
-        self.visibility_timeout = visibility_timeout
-        self._write_config()
-        names = [n for n in self.services if n.startswith("worker-")]
-        stop_groups([self.services[n].pid for n in names], signal.SIGTERM, 20)
-        for name in names:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.services.pop(name).process.wait(timeout=1)
-        for i in range(1, self.workers + 1):
-            self.start_worker(i, wait=False)
-        if wait:
-            self.wait_workers()
-
-    def wait_workers(self) -> None:
-        """Wait until every worker started is ready for runs."""
-        for name, service in self.services.items():
-            if name.startswith("worker-"):
-                self.wait_worker(service)
-
-    def replace_worker(self, hostname: str) -> Service:
-        """Start again the worker named ``hostname`` (``dtg-worker-<i>@host``), e.g. after a
-        SIGKILL, once what is left of its process group is stopped."""
-        name = hostname.split("@")[0].removeprefix("dtg-")
-        self.stop(name)
-        return self.start_worker(int(name.rsplit("-", 1)[1]), wait=False)
 
     @property
     def host(self) -> str:

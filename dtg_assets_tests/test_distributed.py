@@ -42,7 +42,7 @@ BACKFILLED = HISTORICAL[:8]
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
-# Seconds after which the fault test's workers hand a dead worker's run to another worker
+# Seconds after which the fault test's restarted worker takes over a dead worker's run
 # (deploy/dagster.yaml: an hour, longer than any run): more than its run needs to land a day.
 VISIBILITY_TIMEOUT_S = 20
 
@@ -141,11 +141,14 @@ def failures(instance, run: dg.DagsterRun) -> list[str]:
     return found
 
 
-def land_in_process(root: Path, window: str, days: list[str], scale: float) -> set[tuple]:
-    """The reference: the engine lands and checks ``days`` here, in the test process.
+def land_in_process(
+    root: Path, window: str, days: list[str], scale: float, check: bool = False
+) -> set[tuple]:
+    """The reference: the engine lands ``days`` here, in the test process, and with ``check``
+    runs their checks too (else none: a third of the work, which bytes alone do not need).
 
     Returns:
-        The check outcomes as :func:`check_outcomes` gives them.
+        The check outcomes as :func:`check_outcomes` gives them (none without ``check``).
     """
     from dtg_assets.resources import AnomalyScheduleResource, SimulationResource, build_scenario
     from dtg_assets.simulation.verify import verify_day
@@ -156,6 +159,8 @@ def land_in_process(root: Path, window: str, days: list[str], scale: float) -> s
     outcomes = set()
     for day in map(dt.date.fromisoformat, days):
         zone.write_day(config, day, window)
+        if not check:
+            continue
         outcomes |= {
             (f"{window}/{o.spec.asset}", o.spec.name, day.isoformat(), o.passed,
              o.description.replace(str(root), "<root>"))
@@ -199,7 +204,7 @@ def test_a_ui_backfill_runs_as_several_runs_over_both_workers_and_lands_the_in_p
     cluster.stop_daemon()  # (if running) its backfill loop looks again only every 30 s:
     cluster.ensure_daemon()  # a new daemon picks the backfill up on its first iteration
 
-    reference = land_in_process(tmp_path / "ref", "historical", BACKFILLED, 1.0)
+    reference = land_in_process(tmp_path / "ref", "historical", BACKFILLED, 1.0, check=True)
     with cluster.instance() as instance:
         runs = finished_runs(instance, {"dagster/backfill": answer["backfillId"]}, 2, 240)
         assert len(runs) == len(BACKFILLED) // PER_RUN == 2
@@ -284,11 +289,11 @@ def test_the_daemon_evaluates_the_daily_schedule_tick_of_0100_utc_onto_a_worker(
 def test_a_worker_killed_mid_run_is_retried_on_the_other_worker_with_the_same_bytes(
     cluster, tmp_path
 ):
-    # Last of the module: its workers hand a dead worker's run over after 20 s, not an hour.
-    # Every unacknowledged run older than that is handed over, a running one too (and then
-    # failed), so only this test's runs, which take less, may run under it.
-    # The run is launched while the workers start: it waits in Redis for the first one ready.
-    cluster.restart_workers(visibility_timeout=VISIBILITY_TIMEOUT_S, wait=False)
+    # Worker 1 alone takes the run; worker 2 then starts again with a visibility timeout of
+    # 20 s, not an hour: it takes over worker 1's run 20 s after worker 1 received it. (Every
+    # run not finished by then is taken over, a running one too, which then fails: only this
+    # test's run, which lands a day in less, may run under it.)
+    cluster.stop("worker-2")
     cluster.ensure_daemon()  # (still running after the schedule test)
     root = cluster.root / "fault"
     days = ["2026-11-15", "2026-11-16"]
@@ -325,11 +330,17 @@ def test_a_worker_killed_mid_run_is_retried_on_the_other_worker_with_the_same_by
                 for entry in instance.all_logs(run_id)
             )
 
+        def started_task():
+            run = instance.get_run_by_id(run_id)
+            return run.status == dg.DagsterRunStatus.STARTED and celery_app(cluster).AsyncResult(
+                run.tags["dagster-celery/task_id"])  # fmt: skip
+
+        task = wait_for("the run to start", started_task, 120)
+        takeover = cluster.start_worker(2, wait=False, visibility_timeout=VISIBILITY_TIMEOUT_S)
         wait_for("the run's first day to land", first_day_landed, 120)
-        cluster.wait_workers()  # the other worker must be there to take the run over
-        task = celery_app(cluster).AsyncResult(instance.get_run_by_id(run_id).tags[
-            "dagster-celery/task_id"])  # fmt: skip
+        cluster.wait_worker(takeover)
         killed = task.info["hostname"]
+        assert killed == f"dtg-worker-1@{cluster.host}"
         os.kill(task.info["pid"], signal.SIGKILL)  # the worker itself: --pool=solo
         reference = tmp_path / "ref"
         land_in_process(reference, "live", days, 10.0)
