@@ -1,8 +1,10 @@
 """Bring a complete local DTG cluster up or down on 127.0.0.1, configured as production is.
 
 PostgreSQL (a fresh instance database), Redis (the Celery broker and result backend), N Celery
-run workers (``dagster-celery worker start -- --pool=solo``), the Dagster daemon (schedules,
-backfills, the run queue, run retries) and the webserver, all with ``deploy/dagster.yaml`` and
+run workers (``dagster-celery worker start -- --pool=solo``), the code location's gRPC server
+(``dagster api grpc``, which the daemon and the webserver load the definitions from, as from the
+Helm chart's user-code deployment), the Dagster daemon (schedules, backfills, the run queue, run
+retries) and the webserver, all with ``deploy/dagster.yaml`` and
 ``deploy/celery_worker.yaml`` as the instance and worker configuration. Each service is started
 in its own process group on a free loopback port and stopped by that handle; nothing else on the
 machine is touched. Run as root, PostgreSQL (which refuses root) runs as the ``postgres`` user, or
@@ -40,6 +42,8 @@ BIN = Path(sys.executable).parent
 PG_USER = "dagster"
 PG_DB = "dagster"
 STATE = "cluster.json"
+# The code location's name (pyproject.toml's [tool.dagster] code_location_name).
+LOCATION = "dtg_assets"
 
 
 class ClusterError(RuntimeError):
@@ -145,6 +149,7 @@ class Cluster:
         self.pg_port = free_port()
         self.redis_port = free_port()
         self.web_port = free_port()
+        self.code_port = free_port()
         self.pg_password = secrets.token_urlsafe(18)
         self.pg_data: Path | None = None
 
@@ -183,6 +188,12 @@ class Cluster:
         self.logs.mkdir(parents=True, exist_ok=True)
         for name in ("dagster.yaml", "celery_worker.yaml"):
             (self.home / name).write_text(self._config_text(name, self.visibility_timeout))
+        # The webserver and the daemon load the code from the cluster's code server, as the
+        # Helm chart's user-code deployment serves it, instead of each starting its own.
+        (self.home / "workspace.yaml").write_text(
+            "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+            f"      port: {self.code_port}\n      location_name: {LOCATION}\n"
+        )
         env_file = self.root / "cluster.env"
         env_file.touch(mode=0o600)
         keys = [k for k in self.env() if k.startswith("DAGSTER_") or k.startswith("DTG_")]
@@ -339,18 +350,34 @@ class Cluster:
         """Wait until a worker has connected to the broker and is ready for runs."""
         self._wait(service, lambda: " ready." in service.output(), "ready")
 
+    def start_code_server(self) -> Service:
+        """Start the code location's gRPC server (``dagster api grpc``) and wait until it
+        serves: the webserver and the daemon load the definitions from it."""
+        service = self._spawn(
+            "code-server",
+            [str(BIN / "dagster"), "api", "grpc", "-m", "dtg_assets.definitions",
+             "-h", "127.0.0.1", "-p", str(self.code_port), "--location-name", LOCATION],
+        )  # fmt: skip
+
+        def serves() -> bool:
+            # It opens its port once the definitions are loaded.
+            with socket.create_connection(("127.0.0.1", self.code_port), timeout=1):
+                return True
+
+        self._wait(service, serves, "serving", 180)
+        return service
+
     def start_daemon(self) -> Service:
         """Start ``dagster-daemon run`` (schedules, backfills, the run queue, run retries)."""
-        return self._spawn(
-            "daemon", [str(BIN / "dagster-daemon"), "run", "-m", "dtg_assets.definitions"]
-        )
+        workspace = str(self.home / "workspace.yaml")
+        return self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace])
 
     def start_webserver(self) -> Service:
         """Start the webserver (UI and GraphQL) on its port and wait until it answers."""
         service = self._spawn(
             "webserver",
             [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.web_port),
-             "-m", "dtg_assets.definitions"],
+             "-w", str(self.home / "workspace.yaml")],
         )  # fmt: skip
 
         def answers() -> bool:
@@ -390,8 +417,10 @@ class Cluster:
             self.start_postgres()
             self.start_redis()
             self.create_schema()
-            # Workers, daemon and webserver load in parallel; the webserver is waited for first.
+            # The workers load in parallel with the code server, which the daemon and the
+            # webserver need first; the webserver is waited for before the workers.
             workers = [self.start_worker(i, wait=False) for i in range(1, self.workers + 1)]
+            self.start_code_server()
             if daemon:
                 self.start_daemon()
             self.start_webserver()

@@ -353,15 +353,15 @@ def new_batch(new_config: ScenarioConfig):
 # --- Parallel runs (pytest-xdist) -----------------------------------------------------------
 # pyproject's addopts run the suite as `-n auto --dist loadfile`: each test module runs whole in
 # one worker process (module fixtures built once; the distributed module keeps its one cluster).
-# Many tests mostly wait on other processes (Dagster CLI runs, the cluster's services), so even
-# a 1-CPU machine gains from 2 workers; more than 8 only multiply Dagster start-ups. `-n 0`
-# runs everything in this process.
+# One worker more than the CPUs: many tests mostly wait on other processes (Dagster CLI runs,
+# the cluster's services), and the spare worker uses the CPU they leave. More than 8 only
+# multiply Dagster start-ups. `-n 0` runs everything in this process.
 MAX_TEST_WORKERS = 8
 
 
 def pytest_xdist_auto_num_workers(config) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(2, min(cpus or 1, MAX_TEST_WORKERS))
+    return min((cpus or 1) + 1, MAX_TEST_WORKERS)
 
 
 # --- Distributed deployment (deploy/) -------------------------------------------------------
