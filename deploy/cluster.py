@@ -125,7 +125,7 @@ class Cluster:
         workers: Number of Celery run workers.
         env: Extra environment of every Dagster process (``DTG_*`` settings).
         visibility_timeout: Seconds after which a run whose worker died is handed to another
-            worker (``deploy/dagster.yaml``: 3600); tests shorten it.
+            worker (``deploy/dagster.yaml``: 3600); :meth:`start_worker` gives one its own.
         durable: False runs PostgreSQL without fsync: much faster event writes on a busy disk,
             for throwaway test clusters only (a crash of the machine can lose the database).
     """
